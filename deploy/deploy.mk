@@ -30,7 +30,7 @@ CONFIG_FILES := deploy/postgres/init-module-databases.sh deploy/prometheus/prome
 TRIVY_CACHE := $(VENV)/.trivy-cache
 # Every file git would see, less the local venv, data and caches.
 SECRET_SCAN_FILES := git ls-files -co --exclude-standard \
-	| grep -Ev '^(\.venv|var|\.mypy_cache|\.ruff_cache|\.pytest_cache)/|__pycache__/'
+	| grep -Ev '^(\.venv|var|\.mypy_cache|\.ruff_cache|\.pytest_cache|\.import_linter_cache)/|__pycache__/'
 BUILD_ARGS  := --build-arg VERSION=$(VERSION) --build-arg VCS_REF=$(GIT_SHA)
 
 # The environment `docker stack deploy` sees: the env file, then the shape's variables.
