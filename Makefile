@@ -1,0 +1,45 @@
+# CloudTaskHub — the README's two commands are `make run` and `make test`.
+# Every target installs what it needs into .venv from the pinned constraints file.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run split test test-fast lint format lock docs clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned dependency set
+
+run: $(STAMP) ## Serve all six modules on http://127.0.0.1:8000 (SQLite, in-process bus)
+	CTH_LOG_FORMAT=$${CTH_LOG_FORMAT:-text} $(BIN)/cloudtaskhub serve --modules all --host 127.0.0.1 --port 8000
+
+test: $(STAMP) ## Lint, boundaries, and the whole test suite (SQLite; PostgreSQL too when CTH_TEST_DATABASE_URL is set)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+lock: ## Re-resolve dependencies and rewrite requirements/constraints.txt
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
+	.lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements/constraints.txt
+	rm -rf .lockvenv
+
+format: $(STAMP) ## Format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove the venv, local data and caches
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+-include deploy/deploy.mk

@@ -1,0 +1,88 @@
+"""The one app factory: mounts any list of modules into a Litestar app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from cloudtaskhub.clock import Clock
+from cloudtaskhub.events.bus import Bus
+from cloudtaskhub.http.auth import provide_principal
+from cloudtaskhub.http.middleware import request_context_middleware
+from cloudtaskhub.http.operations import operation_handlers
+from cloudtaskhub.http.pagination import provide_page_request
+from cloudtaskhub.http.problems import exception_handlers
+from cloudtaskhub.http.versioning import provide_expected_version
+from cloudtaskhub.logging import configure_logging
+from cloudtaskhub.module import Module
+from cloudtaskhub.runtime import Runtime
+from cloudtaskhub.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    modules: Sequence[Module],
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    bus: Bus | None = None,
+    environ: dict[str, str] | None = None,
+) -> Litestar:
+    """Build the Litestar app serving `modules`, with their runtime in `app.state.runtime`."""
+    settings = settings or load_settings(environ=environ)
+    configure_logging(settings)
+    runtime = Runtime(modules, settings, clock=clock, bus=bus, environ=environ)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    route_handlers = [*operation_handlers]
+    for module in modules:
+        route_handlers.extend(module.route_handlers)
+
+    def provide_runtime() -> Runtime:
+        return runtime
+
+    app = Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        middleware=[request_context_middleware],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "page": Provide(provide_page_request, sync_to_thread=False),
+            "expected_version": Provide(provide_expected_version, sync_to_thread=False),
+        },
+        openapi_config=OpenAPIConfig(
+            title="CloudTaskHub",
+            version=settings.version,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        cors_config=CORSConfig(allow_origins=list(settings.cors_allow_origins))
+        if settings.cors_allow_origins
+        else None,
+        request_max_body_size=settings.max_request_body_bytes,
+        debug=False,
+    )
+    app.state.runtime = runtime
+    return app

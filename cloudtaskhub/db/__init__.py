@@ -1,0 +1,14 @@
+"""Database seedwork: engines per URL, per-module declarative bases, the unit of work."""
+
+from cloudtaskhub.db.base import declarative_base_for
+from cloudtaskhub.db.engines import Databases, is_postgres, is_sqlite
+from cloudtaskhub.db.unit_of_work import Transaction, UnitOfWork
+
+__all__ = [
+    "Databases",
+    "Transaction",
+    "UnitOfWork",
+    "declarative_base_for",
+    "is_postgres",
+    "is_sqlite",
+]

@@ -1,0 +1,93 @@
+"""The unit of work: one database transaction plus the events it records.
+
+A service method opens `async with uow.transaction() as tx:` and calls
+`tx.record(event)`; the event rows are written to the module's outbox in the same
+transaction, so state and events commit or roll back together. When an event
+handler is already running inside a transaction (opened by the dispatcher with the
+inbox row), a nested `transaction()` joins it instead of opening a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+
+import msgspec
+from opentelemetry import propagate
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloudtaskhub.clock import Clock, new_id
+from cloudtaskhub.context import correlation_id
+from cloudtaskhub.events.contract import Event
+from cloudtaskhub.events.tables import EventTables
+
+__all__ = ["Transaction", "UnitOfWork"]
+
+
+class Transaction:
+    def __init__(self, session: AsyncSession, uow: UnitOfWork) -> None:
+        self.session = session
+        self._uow = uow
+        self.recorded: list[Event] = []
+
+    async def record(self, event: Event) -> None:
+        """Write `event` to this module's outbox, inside the current transaction."""
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        await self.session.execute(
+            self._uow.tables.outbox.insert().values(
+                id=new_id(),
+                type=event.type_for(self._uow.module),
+                subject=event.subject(),
+                time=self._uow.clock.now(),
+                data=msgspec.json.encode(event).decode(),
+                traceparent=carrier.get("traceparent"),
+                tracestate=carrier.get("tracestate"),
+                correlationid=correlation_id.get(),
+            )
+        )
+        self.recorded.append(event)
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        module: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        tables: EventTables,
+        clock: Clock,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.module = module
+        self.sessionmaker = sessionmaker
+        self.tables = tables
+        self.clock = clock
+        self._on_commit = on_commit
+        self._active: ContextVar[Transaction | None] = ContextVar(f"uow_{module}", default=None)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
+        async with self.sessionmaker() as session, session.begin():
+            tx = Transaction(session, self)
+            token = self._active.set(tx)
+            try:
+                yield tx
+            finally:
+                self._active.reset(token)
+        if tx.recorded:
+            self._on_commit()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries; joins the active transaction when there is one."""
+        active = self._active.get()
+        if active is not None:
+            yield active.session
+            return
+        async with self.sessionmaker() as session:
+            yield session

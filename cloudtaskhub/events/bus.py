@@ -1,0 +1,71 @@
+"""The bus interface both implementations (in-process, Kafka) fulfil.
+
+Module code never sees the bus: services record events in the outbox, the relay
+publishes them, and the bus hands them to each consuming module's dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+from cloudtaskhub.events.envelope import Envelope
+
+__all__ = ["Bus", "Consumer", "topic_for"]
+
+
+def topic_for(source: str) -> str:
+    """One topic per publishing module."""
+    return f"cloudtaskhub.{source}.events"
+
+
+class Consumer(Protocol):
+    """One consuming module: decides which types it takes and handles them.
+
+    `handle` returns once the event is settled: handled (effect committed with its
+    inbox row), skipped as a duplicate or unknown type, or dead-lettered. It raises
+    only when it could not settle the event (e.g. its database is down while
+    dead-lettering), in which case the bus must deliver it again later.
+    """
+
+    @property
+    def module(self) -> str: ...
+
+    @property
+    def sources(self) -> frozenset[str]:
+        """Modules whose events it consumes; `*` means every module."""
+        ...
+
+    def handles(self, type_: str) -> bool: ...
+
+    async def handle(self, envelope: Envelope) -> None: ...
+
+
+class Bus(Protocol):
+    kind: str
+
+    async def start(self, consumers: Sequence[Consumer], publishers: Sequence[str]) -> None:
+        """Connect, create topics for `publishers`, start consuming for `consumers`."""
+        ...
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> Sequence[asyncio.Future[None]]:
+        """Hand `envelopes` (in order) to the bus.
+
+        Returns one future per envelope that resolves when the bus is responsible for
+        it: acknowledged by the broker (Kafka; already done on return), or settled by
+        every local consumer (in-process). Raises when nothing could be handed over.
+        """
+        ...
+
+    async def dead_letter(self, consumer: str, envelope: Envelope, error: str, attempts: int) -> None:
+        """Publish a dead letter where the bus keeps them (the DLQ topic on Kafka)."""
+        ...
+
+    async def check(self) -> None:
+        """Raise when the bus is not usable (readiness)."""
+        ...
+
+    async def stop(self) -> None:
+        """Finish in-flight handlers, then disconnect."""
+        ...

@@ -1,0 +1,87 @@
+"""The base of every event contract.
+
+A contract is an immutable msgspec Struct in its publisher's `contracts.py`::
+
+    class UserRegistered(Event, frozen=True):
+        __event_type__ = event_type("auth", "user_registered", 1)
+        __subject__ = "user_id"
+
+        user_id: UUID
+        email: str
+
+Consumers decode with unknown fields ignored (msgspec's default), so a publisher
+may add optional fields without breaking anyone. A breaking change is a new
+version: a new Struct with `v2` in its type.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import msgspec
+
+__all__ = ["Event", "event_type", "parse_event_type"]
+
+_TYPE = re.compile(r"^cloudtaskhub\.(?P<source>[a-z_*]+)\.(?P<name>[a-z_]+)\.v(?P<version>\d+)$")
+
+
+def event_type(source: str, name: str, version: int) -> str:
+    """`cloudtaskhub.<source>.<name>.v<version>`; source `*` means any module."""
+    return f"cloudtaskhub.{source}.{name}.v{version}"
+
+
+def parse_event_type(value: str) -> tuple[str, str, int]:
+    match = _TYPE.match(value)
+    if match is None:
+        raise ValueError(f"not a CloudTaskHub event type: {value!r}")
+    return match["source"], match["name"], int(match["version"])
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """Base class of event contracts (the `data` of an envelope)."""
+
+    #: Full CloudEvents `type`, built with :func:`event_type`.
+    __event_type__: ClassVar[str]
+    #: Name of the field holding the aggregate id (the envelope `subject`, the Kafka key).
+    __subject__: ClassVar[str]
+    #: Durable events go through the outbox and the consumer's inbox. Non-durable ones
+    #: (heartbeats) are published straight to the bus and may be lost without harm.
+    __durable__: ClassVar[bool] = True
+
+    @classmethod
+    def source(cls) -> str:
+        return parse_event_type(cls.__event_type__)[0]
+
+    @classmethod
+    def name(cls) -> str:
+        return parse_event_type(cls.__event_type__)[1]
+
+    @classmethod
+    def version(cls) -> int:
+        return parse_event_type(cls.__event_type__)[2]
+
+    def subject(self) -> str:
+        return str(getattr(self, self.__subject__))
+
+    def type_for(self, source: str) -> str:
+        """The concrete type; a wildcard-source contract takes the publisher's name."""
+        _, name, version = parse_event_type(self.__event_type__)
+        return event_type(source, name, version)
+
+    @classmethod
+    def matches(cls, type_: str) -> bool:
+        if type_ == cls.__event_type__:
+            return True
+        source, name, version = parse_event_type(cls.__event_type__)
+        if source != "*":
+            return False
+        try:
+            _, other_name, other_version = parse_event_type(type_)
+        except ValueError:
+            return False
+        return (other_name, other_version) == (name, version)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        return msgspec.json.schema(cls)

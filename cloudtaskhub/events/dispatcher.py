@@ -1,0 +1,215 @@
+"""A consuming module's side of the bus: inbox, retries, dead letters.
+
+Both buses hand every envelope to `Dispatcher.handle`, so exactly-once effect,
+retry policy and dead-lettering behave the same in memory and on Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from opentelemetry import propagate, trace
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudtaskhub.clock import new_id
+from cloudtaskhub.context import correlation_id
+from cloudtaskhub.events.envelope import DecodeError, Envelope, decode_data
+from cloudtaskhub.metrics import (
+    EVENTS_DEAD_LETTERED,
+    EVENTS_FAILED,
+    EVENTS_HANDLED,
+    EVENTS_RETRIED,
+    EVENTS_SKIPPED,
+    HANDLER_LATENCY,
+)
+from cloudtaskhub.module import HandlerContext, Subscription
+
+if TYPE_CHECKING:
+    from cloudtaskhub.events.bus import Bus
+    from cloudtaskhub.runtime import ModuleRuntime
+
+__all__ = ["Dispatcher", "is_transient"]
+
+log = logging.getLogger("cloudtaskhub.events")
+tracer = trace.get_tracer("cloudtaskhub.events")
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Infrastructure failures: retried without limit, never dead-lettered."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _TRANSIENT)
+
+
+class Dispatcher:
+    def __init__(self, module: ModuleRuntime, subscriptions: Sequence[Subscription[Any]], bus: Bus) -> None:
+        self._runtime = module
+        self._subscriptions = list(subscriptions)
+        self._bus = bus
+        settings = module.settings
+        self.max_attempts = settings.handler_max_attempts
+        self.backoff_base = settings.handler_backoff_base_seconds
+        self.backoff_max = settings.handler_backoff_max_seconds
+
+    @property
+    def module(self) -> str:
+        return self._runtime.name
+
+    @property
+    def sources(self) -> frozenset[str]:
+        return frozenset(s.event.source() for s in self._subscriptions)
+
+    def handles(self, type_: str) -> bool:
+        return any(s.event.matches(type_) for s in self._subscriptions)
+
+    def _matching(self, type_: str) -> list[Subscription[Any]]:
+        return [s for s in self._subscriptions if s.event.matches(type_)]
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+
+    async def handle(self, envelope: Envelope) -> None:
+        subscriptions = self._matching(envelope.type)
+        if not subscriptions:
+            EVENTS_SKIPPED.labels(self.module, "unknown_type").inc()
+            return
+        try:
+            payloads = [decode_data(envelope, s.event) for s in subscriptions]
+        except DecodeError as error:
+            await self._dead_letter(envelope, str(error), attempts=1)
+            return
+        durable = subscriptions[0].event.__durable__
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._attempt(envelope, subscriptions, payloads, durable=durable)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                EVENTS_FAILED.labels(self.module, envelope.type).inc()
+                if not durable:
+                    log.warning("dropping %s for %s: %s", envelope.type, self.module, error)
+                    return
+                if is_transient(error):
+                    log.warning("transient failure on %s (%s), retrying", envelope.type, error)
+                    EVENTS_RETRIED.labels(self.module, envelope.type).inc()
+                    await asyncio.sleep(self.backoff(min(attempt, 8)))
+                    continue
+                if attempt >= self.max_attempts:
+                    log.error("handler for %s failed %d times, dead-lettering", envelope.type, attempt)
+                    await self._dead_letter(envelope, f"{type(error).__name__}: {error}", attempt)
+                    return
+                log.warning("handler for %s failed (attempt %d): %s", envelope.type, attempt, error)
+                EVENTS_RETRIED.labels(self.module, envelope.type).inc()
+                await asyncio.sleep(self.backoff(attempt))
+
+    async def _attempt(
+        self,
+        envelope: Envelope,
+        subscriptions: list[Subscription[Any]],
+        payloads: list[Any],
+        *,
+        durable: bool,
+    ) -> None:
+        parent = propagate.extract(
+            {k: v for k, v in (("traceparent", envelope.traceparent), ("tracestate", envelope.tracestate)) if v}
+        )
+        token = correlation_id.set(envelope.correlationid or str(envelope.id))
+        started = time.perf_counter()
+        try:
+            with tracer.start_as_current_span(
+                f"{envelope.type} process",
+                context=parent,
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": self._bus.kind,
+                    "messaging.operation": "process",
+                    "messaging.message.id": str(envelope.id),
+                    "messaging.consumer.group.name": self.module,
+                    "cloudevents.event_type": envelope.type,
+                },
+            ):
+                uow = self._runtime.uow
+                async with uow.transaction() as tx:
+                    if durable and not await self._claim(tx.session, envelope):
+                        EVENTS_SKIPPED.labels(self.module, "duplicate").inc()
+                        return
+                    context = HandlerContext(envelope=envelope, module=self._runtime)
+                    for subscription, payload in zip(subscriptions, payloads, strict=True):
+                        await subscription.handler(payload, context)
+        finally:
+            correlation_id.reset(token)
+        HANDLER_LATENCY.labels(self.module, envelope.type).observe(time.perf_counter() - started)
+        EVENTS_HANDLED.labels(self.module, envelope.type).inc()
+
+    async def _claim(self, session: AsyncSession, envelope: Envelope) -> bool:
+        """Insert the inbox row; False when this consumer already handled the event."""
+        inbox = self._runtime.tables.inbox
+        values = {"event_id": envelope.id, "type": envelope.type, "handled_at": self._runtime.clock.now()}
+        dialect = session.bind.dialect.name
+        if dialect == "postgresql":
+            statement: Any = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
+        else:  # pragma: no cover - other dialects: check then insert
+            found = await session.scalar(select(inbox.c.event_id).where(inbox.c.event_id == envelope.id))
+            if found is not None:
+                return False
+            statement = inbox.insert().values(values)
+        result = await session.execute(statement)
+        return bool(result.rowcount)
+
+    async def _dead_letter(self, envelope: Envelope, error: str, attempts: int) -> None:
+        table = self._runtime.tables.dead_letters
+        async with self._runtime.uow.transaction() as tx:
+            await tx.session.execute(
+                table.insert().values(
+                    id=new_id(),
+                    event_id=envelope.id,
+                    type=envelope.type,
+                    envelope=envelope.encode().decode(),
+                    error=error[:4000],
+                    attempts=attempts,
+                    failed_at=self._runtime.clock.now(),
+                )
+            )
+        EVENTS_DEAD_LETTERED.labels(self.module, envelope.type).inc()
+        await self._bus.dead_letter(self.module, envelope, error, attempts)
+
+    async def replay(self, dead_letter_id: UUID) -> None:
+        """Run a dead letter's handler once more; on success it is marked replayed.
+
+        Raises the handler's error when it fails again (the dead letter stays).
+        """
+        table = self._runtime.tables.dead_letters
+        async with self._runtime.uow.read() as session:
+            row = (await session.execute(select(table).where(table.c.id == dead_letter_id))).one_or_none()
+        if row is None:
+            raise LookupError(f"no dead letter {dead_letter_id} in {self.module}")
+        if row.replayed_at is not None:
+            return
+        envelope = Envelope.decode(row.envelope.encode())
+        subscriptions = self._matching(envelope.type)
+        payloads = [decode_data(envelope, s.event) for s in subscriptions]
+        async with self._runtime.uow.transaction() as tx:
+            await self._attempt(envelope, subscriptions, payloads, durable=True)
+            await tx.session.execute(
+                update(table).where(table.c.id == dead_letter_id).values(replayed_at=self._runtime.clock.now())
+            )

@@ -1,0 +1,1 @@
+"""HTTP seedwork: problem details, pagination, auth dependency, operations endpoints."""

@@ -1,0 +1,51 @@
+"""Prometheus metric families the kernel exports. Labels stay low-cardinality:
+module, event type, route template, status — never user ids or raw paths."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "EVENTS_DEAD_LETTERED",
+    "EVENTS_FAILED",
+    "EVENTS_HANDLED",
+    "EVENTS_PUBLISHED",
+    "EVENTS_RETRIED",
+    "EVENTS_SKIPPED",
+    "HANDLER_LATENCY",
+    "OUTBOX_BACKLOG",
+    "OUTBOX_OLDEST_AGE",
+]
+
+EVENTS_PUBLISHED = Counter(
+    "cloudtaskhub_events_published_total", "Events handed to the bus", ["module", "type"]
+)
+EVENTS_HANDLED = Counter(
+    "cloudtaskhub_events_handled_total", "Events whose handler committed", ["module", "type"]
+)
+EVENTS_FAILED = Counter(
+    "cloudtaskhub_events_failed_total", "Handler attempts that raised", ["module", "type"]
+)
+EVENTS_RETRIED = Counter(
+    "cloudtaskhub_events_retried_total", "Handler attempts scheduled again", ["module", "type"]
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "cloudtaskhub_events_dead_lettered_total", "Events moved to the dead letters", ["module", "type"]
+)
+EVENTS_SKIPPED = Counter(
+    "cloudtaskhub_events_skipped_total",
+    "Events not handled: duplicate delivery or a type this consumer does not know",
+    ["module", "reason"],
+)
+HANDLER_LATENCY = Histogram(
+    "cloudtaskhub_event_handler_seconds",
+    "Time from handler start to commit",
+    ["module", "type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+OUTBOX_BACKLOG = Gauge(
+    "cloudtaskhub_outbox_backlog", "Outbox rows not yet handed to the bus", ["module"]
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "cloudtaskhub_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row", ["module"]
+)

@@ -1,0 +1,183 @@
+"""The running system inside one process: databases, bus, relays, consumers,
+heartbeats and background tasks for the mounted modules.
+
+The HTTP app (`cloudtaskhub.app.create_app`) and the CLI both build a Runtime,
+so a CLI command sees exactly what a served process sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudtaskhub.clock import Clock, SystemClock
+from cloudtaskhub.db import Databases, UnitOfWork
+from cloudtaskhub.db.migrations import bootstrap_schema
+from cloudtaskhub.events.bus import Bus
+from cloudtaskhub.events.dispatcher import Dispatcher
+from cloudtaskhub.events.heartbeat import process_id, publish_heartbeats
+from cloudtaskhub.events.memory import InProcessBus
+from cloudtaskhub.events.relay import OutboxStatus, Relay, outbox_status
+from cloudtaskhub.events.tables import EventTables
+from cloudtaskhub.module import Module
+from cloudtaskhub.security import KeyStore, TokenVerifier
+from cloudtaskhub.settings import Settings, load_settings
+
+__all__ = ["ModuleRuntime", "Runtime", "build_bus"]
+
+log = logging.getLogger("cloudtaskhub.runtime")
+
+
+def build_bus(settings: Settings) -> Bus:
+    if settings.bus == "kafka":
+        from cloudtaskhub.events.kafka import KafkaBus
+
+        return KafkaBus(settings)
+    return InProcessBus(lanes=settings.bus_lanes)
+
+
+class ModuleRuntime:
+    """One mounted module's share of the runtime: what its services are built from."""
+
+    def __init__(self, module: Module, runtime: Runtime) -> None:
+        self.module = module
+        self.name = module.name
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.clock = runtime.clock
+        self.database_url = runtime.settings.database_url_for(module.name)
+        self.engine: AsyncEngine = runtime.databases.engine(self.database_url)
+        self.tables: EventTables = module.tables
+        self.relay: Relay | None = None
+        self.uow = UnitOfWork(
+            module.name,
+            runtime.databases.sessionmaker(self.database_url),
+            self.tables,
+            runtime.clock,
+            on_commit=self._wake_relay,
+        )
+        self.config: Any = (
+            load_settings(module.settings, prefix=f"CTH_{module.name.upper()}_", environ=runtime.environ)
+            if module.settings is not None
+            else None
+        )
+        self.dispatcher = Dispatcher(self, module.subscriptions, runtime.bus) if module.subscriptions else None
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    @property
+    def verifier(self) -> TokenVerifier:
+        return self.runtime.verifier
+
+    @property
+    def keys(self) -> KeyStore:
+        return self.runtime.keys
+
+    async def outbox_status(self) -> OutboxStatus:
+        return await outbox_status(self)
+
+    async def dead_letter_count(self) -> int:
+        table = self.tables.dead_letters
+        async with self.uow.read() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(table).where(table.c.replayed_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def check_database(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+
+class Runtime:
+    def __init__(
+        self,
+        modules: Sequence[Module],
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        bus: Bus | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        import os
+
+        self.settings = settings
+        self.environ = dict(os.environ) if environ is None else environ
+        self.clock: Clock = clock or SystemClock()
+        self.bus: Bus = bus or build_bus(settings)
+        self.process = process_id(settings.process_name)
+        self.databases = Databases(pool_size=settings.db_pool_size)
+        self.keys = KeyStore.from_settings(settings)
+        self.verifier = TokenVerifier(self.keys, settings)
+        self.modules: dict[str, ModuleRuntime] = {}
+        for module in modules:
+            if module.name in self.modules:
+                raise ValueError(f"module {module.name} mounted twice")
+            self.modules[module.name] = ModuleRuntime(module, self)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    def module(self, name: str) -> ModuleRuntime:
+        return self.modules[name]
+
+    @property
+    def mode(self) -> str:
+        return "all-in-one" if len(self.modules) > 1 else "split"
+
+    async def prepare(self) -> None:
+        """Make every mounted module's schema current (as `CTH_DB_BOOTSTRAP` says)."""
+        for module in self.modules.values():
+            await bootstrap_schema(module.module, module.engine, self.settings.db_bootstrap)
+
+    async def start(self, *, background: bool = True) -> None:
+        await self.prepare()
+        consumers = [m.dispatcher for m in self.modules.values() if m.dispatcher is not None]
+        await self.bus.start(consumers, list(self.modules))
+        for module in self.modules.values():
+            module.relay = Relay(module, self.bus)
+            self._spawn(module.relay.run(), f"relay:{module.name}")
+        if background:
+            self._spawn(publish_heartbeats(self), "heartbeats")
+            for module in self.modules.values():
+                for task in module.module.background_tasks:
+                    self._spawn(task.run(module), f"{module.name}:{task.name}")
+        self.started = True
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+
+    async def drain(self) -> None:
+        """Deliver every pending outbox row and wait for its handlers (tests, CLI)."""
+        for _ in range(50):
+            for module in self.modules.values():
+                if module.relay is not None:
+                    await module.relay.drain()
+            statuses = [await m.outbox_status() for m in self.modules.values()]
+            if all(s.pending == 0 for s in statuses):
+                return
+
+    async def stop(self) -> None:
+        for module in self.modules.values():
+            if module.relay is not None:
+                module.relay.stop()
+        await self.bus.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.databases.dispose()
+        self.started = False
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s crashed", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,175 @@
+"""Typed settings read from the environment (`CTH_*` plus the standard `OTEL_*`).
+
+Every value is parsed once at start-up; a bad value stops the process with one
+error that names the variable, what it expected and what it got.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+__all__ = ["Settings", "SettingsError", "load_settings", "module_database_url"]
+
+
+class SettingsError(ValueError):
+    """A configuration variable holds a value we cannot use."""
+
+    def __init__(self, variable: str, expected: str, got: str) -> None:
+        super().__init__(f"{variable}: expected {expected}, got {got!r}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Process-wide settings. Field `foo_bar` is read from `CTH_FOO_BAR`."""
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    modules: tuple[str, ...] = ("all",)
+    bus: Literal["memory", "kafka"] = "memory"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    #: migrate: run each module's Alembic revisions at start; create: create_all (tests,
+    #: throwaway databases); none: schema is managed out of band (`cloudtaskhub db upgrade`).
+    db_bootstrap: Literal["migrate", "create", "none"] = "migrate"
+    #: File whose content replaces the password in every PostgreSQL URL (Swarm secret).
+    database_password_file: str = ""
+    db_pool_size: int = 10
+    version: str = "0.1.0"
+    process_name: str = ""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+    kafka_topic_partitions: int = 4
+    kafka_replication_factor: int = 1
+    kafka_idempotent_producer: bool = True
+    kafka_session_timeout_ms: int = 10000
+    kafka_heartbeat_interval_ms: int = 3000
+
+    jwt_private_key_file: str = ""
+    jwt_public_key_file: str = ""
+    jwt_issuer: str = "cloudtaskhub"
+    jwt_audience: str = "cloudtaskhub-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 1_209_600
+    admin_emails: tuple[str, ...] = ()
+
+    outbox_poll_interval_seconds: float = 1.0
+    outbox_batch_size: int = 100
+    handler_max_attempts: int = 5
+    handler_backoff_base_seconds: float = 0.2
+    handler_backoff_max_seconds: float = 30.0
+    bus_lanes: int = 8
+    heartbeat_interval_seconds: float = 5.0
+
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+    max_request_body_bytes: int = 1_048_576
+    cors_allow_origins: tuple[str, ...] = ()
+
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    otel_service_name: str = ""
+    otel_exporter_otlp_endpoint: str = ""
+    otel_sdk_disabled: bool = False
+
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def default_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'cloudtaskhub.db'}"
+
+    def database_url_for(self, module: str) -> str:
+        return module_database_url(self, module)
+
+
+def module_database_url(settings: Settings, module: str) -> str:
+    """`CTH_<MODULE>_DATABASE_URL`, falling back to `CTH_DATABASE_URL`."""
+    url = settings.extra.get(f"CTH_{module.upper()}_DATABASE_URL") or settings.default_database_url
+    if settings.database_password_file and not url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        password = Path(settings.database_password_file).read_text().strip()
+        url = make_url(url).set(password=password).render_as_string(hide_password=False)
+    return url
+
+
+_OTEL_FIELDS = {"otel_service_name", "otel_exporter_otlp_endpoint", "otel_sdk_disabled"}
+
+T = TypeVar("T")
+
+
+def _variable_name(prefix: str, name: str) -> str:
+    if name in _OTEL_FIELDS:
+        return name.upper()
+    return f"{prefix}{name.upper()}"
+
+
+def _parse(variable: str, raw: str, annotation: Any) -> Any:
+    origin = get_origin(annotation)
+    if annotation is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(variable, "a boolean (true/false)", raw)
+    if annotation is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(variable, "an integer", raw) from None
+    if annotation is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(variable, "a number", raw) from None
+    if annotation is Path:
+        return Path(raw)
+    if origin is Literal:
+        choices = get_args(annotation)
+        if raw not in choices:
+            raise SettingsError(variable, "one of " + ", ".join(map(str, choices)), raw)
+        return raw
+    if origin is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def load_settings(
+    cls: type[T] = Settings,  # type: ignore[assignment]
+    *,
+    environ: Mapping[str, str] | None = None,
+    prefix: str = "CTH_",
+    **overrides: Any,
+) -> T:
+    """Build a settings dataclass from `environ` (default `os.environ`).
+
+    Modules use the same function for their own slice, e.g.
+    `load_settings(BillingSettings, prefix="CTH_BILLING_")`.
+    """
+    env = os.environ if environ is None else environ
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name == "extra" or f.name in overrides:
+            continue
+        variable = _variable_name(prefix, f.name)
+        if variable in env:
+            values[f.name] = _parse(variable, env[variable], hints[f.name])
+    if "extra" in {f.name for f in fields(cls)}:  # type: ignore[arg-type]
+        values["extra"] = {k: v for k, v in env.items() if k.startswith(prefix)}
+    values.update(overrides)
+    return cls(**values)

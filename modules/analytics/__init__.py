@@ -1,0 +1,1 @@
+"""analytics — being built (see its issue)."""

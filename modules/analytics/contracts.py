@@ -1,0 +1,3 @@
+"""Events the analytics module publishes."""
+
+__all__: list[str] = []

@@ -1,0 +1,28 @@
+"""auth — accounts, passwords and tokens.
+
+Purpose: people register and log in; auth hashes passwords with argon2id, issues
+short-lived EdDSA access tokens and rotating refresh tokens (stored as digests;
+reusing a rotated one revokes its family), and publishes its public keys (JWKS).
+Every other module verifies access tokens with the public key alone.
+
+Publishes: `auth.user_registered`. Consumes: nothing.
+
+Terms: *family* — the chain of refresh tokens descending from one login.
+"""
+
+from pathlib import Path
+
+from cloudtaskhub.module import Module
+from modules.auth.api import AuthController
+from modules.auth.contracts import UserRegistered
+from modules.auth.models import AuthBase
+
+module = Module(
+    name="auth",
+    description="Accounts, password hashing, access and refresh tokens, JWKS",
+    route_handlers=[AuthController],
+    path_prefixes=("/api/v1/auth",),
+    metadata=AuthBase.metadata,
+    publishes=[UserRegistered],
+    migrations=Path(__file__).parent / "migrations",
+)

@@ -1,0 +1,237 @@
+"""Auth use cases: register, log in, rotate refresh tokens, log out, describe the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import jwt
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from advanced_alchemy.exceptions import DuplicateKeyError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from cloudtaskhub.clock import Clock, new_id
+from cloudtaskhub.db import UnitOfWork
+from cloudtaskhub.errors import Conflict, NotAuthenticated, NotFound, TooManyRequests
+from cloudtaskhub.runtime import ModuleRuntime
+from cloudtaskhub.security import ALGORITHM, KeyStore
+from cloudtaskhub.settings import Settings
+from modules.auth.contracts import UserRegistered
+from modules.auth.models import LoginThrottleModel, RefreshTokenModel, UserModel
+
+__all__ = ["AuthService", "EmailTaken", "InvalidCredentials", "TokenPair", "provide_auth_service"]
+
+
+class EmailTaken(Conflict):
+    template = "an account with this email already exists"
+
+
+class InvalidCredentials(NotAuthenticated):
+    template = "invalid email or password"
+
+
+class InvalidRefreshToken(NotAuthenticated):
+    template = "refresh token is invalid, expired or revoked"
+
+
+class UserNotFound(NotFound):
+    template = "user not found"
+
+
+class UserRepository(SQLAlchemyAsyncRepository[UserModel]):
+    model_type = UserModel
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+# argon2id with the library's RFC 9106 "low memory" profile defaults.
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(self, uow: UnitOfWork, clock: Clock, keys: KeyStore, settings: Settings) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._keys = keys
+        self._settings = settings
+
+    async def register(self, email: str, password: str, display_name: str) -> UserModel:
+        """Create an account and publish `UserRegistered`. Raises EmailTaken."""
+        email = email.strip().lower()
+        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        try:
+            async with self._uow.transaction() as tx:
+                users = UserRepository(session=tx.session)
+                if await users.exists(email=email):
+                    raise EmailTaken()
+                user = await users.add(
+                    UserModel(
+                        id=new_id(),
+                        email=email,
+                        display_name=display_name.strip(),
+                        password_hash=password_hash,
+                        created_at=self._clock.now(),
+                    )
+                )
+                await tx.record(UserRegistered(user_id=user.id, email=email, display_name=user.display_name))
+        except (IntegrityError, DuplicateKeyError):  # a concurrent registration won the race
+            raise EmailTaken() from None
+        return user
+
+    async def login(self, email: str, password: str, client: str) -> TokenPair:
+        """Check the password and issue a token pair.
+
+        Raises InvalidCredentials (the same for unknown email and wrong password) and
+        TooManyRequests once `login_max_failures` consecutive failures lock the account
+        for this client.
+        """
+        email = email.strip().lower()
+        throttle_key = f"{email}|{client}"
+        await self._refuse_if_locked(throttle_key)
+        async with self._uow.read() as session:
+            user = await UserRepository(session=session).get_one_or_none(email=email)
+        valid = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
+        if user is None or not valid:
+            await self._record_failure(throttle_key)
+            raise InvalidCredentials()
+        async with self._uow.transaction() as tx:
+            await tx.session.execute(
+                update(LoginThrottleModel)
+                .where(LoginThrottleModel.key == throttle_key)
+                .values(failures=0, locked_until=None)
+            )
+            return await self._issue(tx.session, user, family_id=new_id())
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token. Reusing a rotated token revokes its whole family."""
+        now = self._clock.now()
+        reused = False
+        async with self._uow.transaction() as tx:
+            stored = await tx.session.scalar(
+                select(RefreshTokenModel).where(RefreshTokenModel.token_hash == _digest(refresh_token))
+            )
+            if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+                raise InvalidRefreshToken()
+            if stored.rotated_at is not None:
+                await tx.session.execute(
+                    update(RefreshTokenModel)
+                    .where(RefreshTokenModel.family_id == stored.family_id, RefreshTokenModel.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                reused = True
+            else:
+                stored.rotated_at = now
+                user = await UserRepository(session=tx.session).get(stored.user_id)
+                return await self._issue(tx.session, user, family_id=stored.family_id)
+        # Raised after the commit, so the family stays revoked.
+        assert reused
+        raise InvalidRefreshToken()
+
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the token's family. Unknown tokens are ignored (logout is idempotent)."""
+        async with self._uow.transaction() as tx:
+            stored = await tx.session.scalar(
+                select(RefreshTokenModel).where(RefreshTokenModel.token_hash == _digest(refresh_token))
+            )
+            if stored is not None:
+                await tx.session.execute(
+                    update(RefreshTokenModel)
+                    .where(RefreshTokenModel.family_id == stored.family_id, RefreshTokenModel.revoked_at.is_(None))
+                    .values(revoked_at=self._clock.now())
+                )
+
+    async def get_user(self, user_id: UUID) -> UserModel:
+        async with self._uow.read() as session:
+            user = await UserRepository(session=session).get_one_or_none(id=user_id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    def jwks(self) -> dict[str, Any]:
+        return self._keys.jwks()
+
+    async def _issue(self, session: Any, user: UserModel, *, family_id: UUID) -> TokenPair:
+        if self._keys.private_key is None:
+            raise RuntimeError("auth needs CTH_JWT_PRIVATE_KEY_FILE to issue tokens")
+        now = self._clock.now()
+        ttl = self._settings.access_token_ttl_seconds
+        roles = ["admin"] if user.email in {e.lower() for e in self._settings.admin_emails} else []
+        claims = {
+            "iss": self._settings.jwt_issuer,
+            "aud": self._settings.jwt_audience,
+            "sub": str(user.id),
+            "email": user.email,
+            "roles": roles,
+            "typ": "access",
+            "iat": now,
+            "nbf": now,
+            "exp": now + timedelta(seconds=ttl),
+            "jti": str(new_id()),
+        }
+        access = jwt.encode(claims, self._keys.private_key, algorithm=ALGORITHM, headers={"kid": self._keys.kid})
+        refresh = secrets.token_urlsafe(32)
+        session.add(
+            RefreshTokenModel(
+                id=new_id(),
+                user_id=user.id,
+                family_id=family_id,
+                token_hash=_digest(refresh),
+                issued_at=now,
+                expires_at=now + timedelta(seconds=self._settings.refresh_token_ttl_seconds),
+            )
+        )
+        return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
+
+    async def _refuse_if_locked(self, key: str) -> None:
+        async with self._uow.read() as session:
+            throttle = await session.get(LoginThrottleModel, key)
+        now = self._clock.now()
+        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+            raise TooManyRequests(retry_after=max(1, int((throttle.locked_until - now).total_seconds()) + 1))
+
+    async def _record_failure(self, key: str) -> None:
+        now = self._clock.now()
+        async with self._uow.transaction() as tx:
+            throttle = await tx.session.get(LoginThrottleModel, key, with_for_update=True)
+            if throttle is None:
+                throttle = LoginThrottleModel(key=key, failures=0, last_failure_at=now)
+                tx.session.add(throttle)
+            if throttle.locked_until is not None and throttle.locked_until <= now:
+                throttle.failures = 0
+                throttle.locked_until = None
+            throttle.failures += 1
+            throttle.last_failure_at = now
+            if throttle.failures >= self._settings.login_max_failures:
+                throttle.locked_until = now + timedelta(seconds=self._settings.login_lockout_seconds)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def provide_auth_service(module: ModuleRuntime) -> AuthService:
+    return AuthService(module.uow, module.clock, module.keys, module.settings)
+
+

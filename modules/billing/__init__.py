@@ -1,0 +1,1 @@
+"""billing — being built (see its issue)."""

@@ -1,0 +1,3 @@
+"""Events the billing module publishes."""
+
+__all__: list[str] = []

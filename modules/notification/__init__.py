@@ -1,0 +1,1 @@
+"""notification — being built (see its issue)."""

@@ -1,0 +1,3 @@
+"""Events the notification module publishes."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Events the project module publishes."""
+
+__all__: list[str] = []
