@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cloudtaskhub.module import Module
+from modules.analytics import module as analytics
 from modules.auth import module as auth
+from modules.billing import module as billing
 from modules.gateway import module as gateway
+from modules.notification import module as notification
+from modules.project import module as project
 
-ALL_MODULES: tuple[Module, ...] = (gateway, auth)
+ALL_MODULES: tuple[Module, ...] = (gateway, auth, project, billing, notification, analytics)
 
 
 def select_modules(names: Iterable[str]) -> list[Module]:
