@@ -6,6 +6,7 @@ then deploy/shapes/<shape>.env); the stack is then interpolated with Compose's r
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_FILE = ROOT / "deploy" / "stack.yml"
@@ -36,7 +37,12 @@ def shape_environment(shape: str, env_file: Path = ROOT / ".env.example") -> dic
     """The variables deploy/deploy.mk exports for `shape`, with `env_file` as the server's .env."""
     script = f'set -a; . "{env_file}"; CTH_SHAPE={shape}; . "./deploy/shapes/{shape}.env"; env -0'
     output = subprocess.run(
-        ["sh", "-c", script], cwd=ROOT, env={}, check=True, capture_output=True, text=True
+        ["sh", "-c", script],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return dict(item.split("=", 1) for item in output.split("\0") if "=" in item)
 
