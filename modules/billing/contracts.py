@@ -27,8 +27,10 @@ class PlanLimits(msgspec.Struct, frozen=True):
 class SubscriptionChanged(Event, frozen=True):
     """A user's plan is now `plan` with `limits`, until `period_end` (then renewed).
 
-    Published when a user first gets the `free` plan on registration, and on
-    every plan change (upgrade or downgrade; both take effect immediately).
+    Published when a user first gets the `free` plan on registration
+    (`previous_plan` None), on every plan change (upgrade or downgrade; both take
+    effect immediately) and when a period closes and the subscription renews
+    (`previous_plan == plan`, new period).
     """
 
     __event_type__ = event_type("billing", "subscription_changed", 1)
@@ -38,6 +40,9 @@ class SubscriptionChanged(Event, frozen=True):
     plan: str
     limits: PlanLimits
     period_end: datetime
+    subscription_id: UUID | None = None
+    previous_plan: str | None = None
+    period_start: datetime | None = None
 
 
 class InvoiceIssued(Event, frozen=True):
