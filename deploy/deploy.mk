@@ -56,17 +56,17 @@ define stack_deploy
 	$(call stack_env,$(ENV_FILE)); CTH_IMAGE_TAG=$(TAG) $(DOCKER) stack deploy --with-registry-auth --detach=false --prune -c $(STACK_FILE) $(STACK)
 endef
 
-build: ## Build the one image for every module: $(IMAGE):<version> and :<git sha>
+build: ## Build the one image for every module, tagged <version> and <git sha> (IMAGE=...)
 	$(DOCKER) build -f deploy/Dockerfile --target runtime $(BUILD_ARGS) \
 		-t $(IMAGE):$(VERSION) -t $(IMAGE):$(GIT_SHA) .
 
-build-one: ## Build the image with SERVICE=x as its default module: $(IMAGE):<version>-x
+build-one: ## Build the image with SERVICE=x as its default module, tagged <version>-x
 	@case " $(MODULES) " in *" $(SERVICE) "*) ;; \
 		*) echo "SERVICE must be one of: $(MODULES)" >&2; exit 2 ;; esac
 	$(DOCKER) build -f deploy/Dockerfile --target runtime $(BUILD_ARGS) \
 		--build-arg CTH_MODULES=$(SERVICE) -t $(IMAGE):$(VERSION)-$(SERVICE) .
 
-push: ## Push $(IMAGE):<version> and :<git sha> (CI pushes :latest too; deploys never use it)
+push: ## Push the <version> and <git sha> tags (CI pushes latest too; deploys never use it)
 	$(DOCKER) push $(IMAGE):$(VERSION)
 	$(DOCKER) push $(IMAGE):$(GIT_SHA)
 
@@ -118,5 +118,5 @@ lint-deploy: $(STAMP) ## Validate deploy files offline: stack (both shapes), com
 		done; \
 	else echo "docker client not found: skipping docker stack config"; fi
 
-secrets-baseline: $(STAMP) ## Rescan for secrets into .secrets.baseline (then audit it: detect-secrets audit .secrets.baseline)
+secrets-baseline: $(STAMP) ## Rescan into .secrets.baseline, then audit: detect-secrets audit .secrets.baseline
 	$(SECRET_SCAN_FILES) | grep -v '^tests/' | xargs $(BIN)/detect-secrets scan --baseline .secrets.baseline
