@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -61,7 +62,8 @@ async def publish_heartbeats(runtime: Runtime) -> None:
         await asyncio.sleep(runtime.settings.heartbeat_interval_seconds)
 
 
-async def publish_heartbeat_once(runtime: Runtime) -> None:
+async def publish_heartbeat_once(runtime: Runtime) -> Sequence[asyncio.Future[None]]:
+    """Publish one heartbeat per module; the futures settle when consumers took them."""
     envelopes = []
     for module in runtime.modules.values():
         status = await module.outbox_status()
@@ -84,4 +86,4 @@ async def publish_heartbeat_once(runtime: Runtime) -> None:
                 data=msgspec.Raw(msgspec.json.encode(beat)),
             )
         )
-    await runtime.bus.publish(envelopes)
+    return await runtime.bus.publish(envelopes)

@@ -9,6 +9,7 @@ bare 500 that reveals nothing.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -98,21 +99,32 @@ def _domain(request: Request[Any, Any, Any], error: DomainError) -> Response[dic
     )
 
 
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_AT = re.compile(r" - at `\$\.?([^`]*)`")
+
+
 def _field_of(item: dict[str, Any]) -> str:
-    key = item.get("key")
-    if key:
-        return str(key)
+    """The field at fault, as a client wrote it (`title`, `limits.projects`, `limit`)."""
     message = str(item.get("message", ""))
-    # msgspec reports the location as "... - at `$.title`"
-    if "at `$." in message:
-        return message.rsplit("at `$.", 1)[1].rstrip("`").split("[")[0]
-    return str(item.get("source") or "body")
+    location = _AT.search(message)
+    path = re.sub(r"\[\d+\]", "", location.group(1)) if location else ""
+    missing = _MISSING.search(message)
+    if missing:
+        return f"{path}.{missing.group(1)}" if path else missing.group(1)
+    if path:
+        return path
+    key = str(item.get("key") or "")
+    return "body" if key in {"", "data"} else key
+
+
+def _message_of(item: dict[str, Any]) -> str:
+    return _AT.sub("", str(item.get("message", "invalid value")))
 
 
 def _validation(request: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
     extra = error.extra if isinstance(error.extra, list) else []
     errors = [
-        {"field": _field_of(item), "message": str(item.get("message", "invalid value")).split(" - at `")[0]}
+        {"field": _field_of(item), "message": _message_of(item)}
         for item in extra
         if isinstance(item, dict)
     ]
