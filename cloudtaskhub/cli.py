@@ -10,7 +10,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -49,9 +49,9 @@ def module_command(module: str, **command_options: Any) -> Callable[[Callable[..
     """
 
     def decorate(function: Callable[..., Awaitable[Any]]) -> click.Command:
-        @click.pass_context
         @functools.wraps(function)
-        def command(context: click.Context, **options: Any) -> Any:
+        def command(**options: Any) -> Any:
+            context = click.get_current_context()
             modules = [m for m in context.find_root().obj["modules"] if m.name == module]
 
             async def run() -> Any:
@@ -61,6 +61,6 @@ def module_command(module: str, **command_options: Any) -> Callable[[Callable[..
 
             return run_cli(run())
 
-        return click.command(**command_options)(command)
+        return cast(click.Command, click.command(**command_options)(command))
 
     return decorate

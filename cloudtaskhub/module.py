@@ -85,7 +85,7 @@ class Module:
     def __post_init__(self) -> None:
         event_tables(self.metadata, self.name)
         for event in self.publishes:
-            if event.source() not in {self.name, "*"}:
+            if event.event_source() not in {self.name, "*"}:
                 raise ValueError(f"module {self.name} cannot publish {event.__event_type__}")
 
     @property

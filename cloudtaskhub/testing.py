@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import httpx
@@ -59,7 +59,7 @@ def test_settings(database_url: str, data_dir: str, **overrides: Any) -> Setting
     from pathlib import Path
 
     values["data_dir"] = Path(values["data_dir"])
-    return load_settings(environ={}, **values)
+    return cast(Settings, load_settings(environ={}, **values))
 
 
 class RecordingBus:
@@ -123,7 +123,7 @@ class ModuleHarness:
         # Same event loop as the test (Litestar's TestClient runs the app in another
         # thread's loop), so `settle()` and the app's tasks share one loop.
         self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver.local"
+            transport=httpx.ASGITransport(app=cast(Any, self.app)), base_url="http://testserver.local"
         )
 
     async def __aenter__(self) -> ModuleHarness:
@@ -152,7 +152,7 @@ class ModuleHarness:
 
     async def publish(self, event: Event, *, source: str | None = None) -> Envelope:
         """Deliver `event` as if it had arrived from its publisher; returns once settled."""
-        origin = source or event.source()
+        origin = source or event.event_source()
         envelope = Envelope(
             id=new_id(), source=origin, type=event.type_for(origin), time=self.clock.now(),
             subject=event.subject(), data=msgspec.Raw(msgspec.json.encode(event)),

@@ -49,16 +49,17 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     #: (heartbeats) are published straight to the bus and may be lost without harm.
     __durable__: ClassVar[bool] = True
 
+    # Prefixed names: contracts may well have fields called `name` or `version`.
     @classmethod
-    def source(cls) -> str:
+    def event_source(cls) -> str:
         return parse_event_type(cls.__event_type__)[0]
 
     @classmethod
-    def name(cls) -> str:
+    def event_name(cls) -> str:
         return parse_event_type(cls.__event_type__)[1]
 
     @classmethod
-    def version(cls) -> int:
+    def event_version(cls) -> int:
         return parse_event_type(cls.__event_type__)[2]
 
     def subject(self) -> str:

@@ -10,13 +10,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from opentelemetry import propagate, trace
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import new_id
@@ -72,7 +73,7 @@ class Dispatcher:
 
     @property
     def sources(self) -> frozenset[str]:
-        return frozenset(s.event.source() for s in self._subscriptions)
+        return frozenset(s.event.event_source() for s in self._subscriptions)
 
     def handles(self, type_: str) -> bool:
         return any(s.event.matches(type_) for s in self._subscriptions)
@@ -163,7 +164,7 @@ class Dispatcher:
         """Insert the inbox row; False when this consumer already handled the event."""
         inbox = self._runtime.tables.inbox
         values = {"event_id": envelope.id, "type": envelope.type, "handled_at": self._runtime.clock.now()}
-        dialect = session.bind.dialect.name
+        dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
             statement: Any = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
         elif dialect == "sqlite":
@@ -173,7 +174,7 @@ class Dispatcher:
             if found is not None:
                 return False
             statement = inbox.insert().values(values)
-        result = await session.execute(statement)
+        result = cast(CursorResult[Any], await session.execute(statement))
         return bool(result.rowcount)
 
     async def _dead_letter(self, envelope: Envelope, error: str, attempts: int) -> None:

@@ -10,6 +10,7 @@ batches; a row is marked published only once the bus is responsible for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -105,7 +106,7 @@ class Relay:
             )
             if self._inflight:
                 query = query.where(outbox.c.seq.not_in(list(self._inflight)))
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.execute(query)).all()
             if not rows:
@@ -123,7 +124,7 @@ class Relay:
                     done.append(row.seq)
                 else:
                     self._inflight[row.seq] = future
-                    future.add_done_callback(lambda f, seq=row.seq: self._on_settled(seq, f))
+                    future.add_done_callback(functools.partial(self._on_settled, row.seq))
             if done:
                 await session.execute(
                     update(outbox).where(outbox.c.seq.in_(done)).values(published_at=self._module.clock.now())

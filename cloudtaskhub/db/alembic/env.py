@@ -16,7 +16,7 @@ context.configure(
     version_table=f"{module.name}_alembic_version",
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
-    include_name=lambda name, type_, _parent: type_ != "table" or name.startswith(f"{module.name}_"),
+    include_name=lambda name, type_, _parent: type_ != "table" or (name or "").startswith(f"{module.name}_"),
 )
 with context.begin_transaction():
     context.run_migrations()
