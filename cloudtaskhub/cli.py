@@ -42,7 +42,9 @@ def run_cli(coroutine: Awaitable[T]) -> T:
         raise click.ClickException(f"bad configuration: {error}") from None
 
 
-def module_command(module: str, **command_options: Any) -> Callable[[Callable[..., Awaitable[Any]]], click.Command]:
+def module_command(
+    module: str, **command_options: Any
+) -> Callable[[Callable[..., Awaitable[Any]]], click.Command]:
     """Turn `async def f(module_runtime, **options)` into a click command.
 
     The entry point puts the registry's modules in `click.Context.obj["modules"]`.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "CONSUMER_LAG",
     "EVENTS_DEAD_LETTERED",
     "EVENTS_FAILED",
     "EVENTS_HANDLED",
@@ -43,9 +44,12 @@ HANDLER_LATENCY = Histogram(
     ["module", "type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-OUTBOX_BACKLOG = Gauge(
-    "cloudtaskhub_outbox_backlog", "Outbox rows not yet handed to the bus", ["module"]
-)
+OUTBOX_BACKLOG = Gauge("cloudtaskhub_outbox_backlog", "Outbox rows not yet handed to the bus", ["module"])
 OUTBOX_OLDEST_AGE = Gauge(
     "cloudtaskhub_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row", ["module"]
+)
+CONSUMER_LAG = Gauge(
+    "cloudtaskhub_consumer_lag",
+    "Records of a partition not yet settled by the consuming module (Kafka bus)",
+    ["module", "topic", "partition"],
 )

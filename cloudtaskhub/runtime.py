@@ -66,7 +66,9 @@ class ModuleRuntime:
             if module.settings is not None
             else None
         )
-        self.dispatcher = Dispatcher(self, module.subscriptions, runtime.bus) if module.subscriptions else None
+        self.dispatcher = (
+            Dispatcher(self, module.subscriptions, runtime.bus) if module.subscriptions else None
+        )
 
     def _wake_relay(self) -> None:
         if self.relay is not None:

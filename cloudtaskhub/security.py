@@ -107,8 +107,14 @@ class KeyStore:
     def jwks(self) -> dict[str, Any]:
         return {
             "keys": [
-                {"kty": "OKP", "crv": "Ed25519", "x": _b64(self.raw_public), "kid": self.kid,
-                 "alg": ALGORITHM, "use": "sig"}
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": _b64(self.raw_public),
+                    "kid": self.kid,
+                    "alg": ALGORITHM,
+                    "use": "sig",
+                }
             ]
         }
 

@@ -52,6 +52,8 @@ class Settings:
     kafka_idempotent_producer: bool = True
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 3000
+    #: How soon a consumer of every module's topic (pattern subscription) sees a new topic.
+    kafka_metadata_max_age_ms: int = 30000
 
     jwt_private_key_file: str = ""
     jwt_public_key_file: str = ""

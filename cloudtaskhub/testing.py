@@ -14,6 +14,7 @@ event, and `settle()` delivers all pending outbox rows and waits for their handl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -136,14 +137,23 @@ class ModuleHarness:
 
     # -- identities ---------------------------------------------------------
 
-    def user(self, email: str, display_name: str = "", roles: Sequence[str] = (), user_id: UUID | None = None) -> TestUser:
+    def user(
+        self, email: str, display_name: str = "", roles: Sequence[str] = (), user_id: UUID | None = None
+    ) -> TestUser:
         """A caller with a valid access token (minted with the dev key; no auth module needed)."""
         uid = user_id or new_id()
         now = self.clock.now()
         claims = {
-            "iss": self.settings.jwt_issuer, "aud": self.settings.jwt_audience, "sub": str(uid),
-            "email": email.lower(), "roles": list(roles), "typ": "access",
-            "iat": now, "nbf": now, "exp": now + timedelta(hours=1), "jti": str(new_id()),
+            "iss": self.settings.jwt_issuer,
+            "aud": self.settings.jwt_audience,
+            "sub": str(uid),
+            "email": email.lower(),
+            "roles": list(roles),
+            "typ": "access",
+            "iat": now,
+            "nbf": now,
+            "exp": now + timedelta(hours=1),
+            "jti": str(new_id()),
         }
         token = jwt.encode(claims, self.runtime.keys.private_key, algorithm=ALGORITHM)  # type: ignore[arg-type]
         return TestUser(uid, email.lower(), display_name or email.split("@")[0], token, tuple(roles))
@@ -154,8 +164,12 @@ class ModuleHarness:
         """Deliver `event` as if it had arrived from its publisher; returns once settled."""
         origin = source or event.event_source()
         envelope = Envelope(
-            id=new_id(), source=origin, type=event.type_for(origin), time=self.clock.now(),
-            subject=event.subject(), data=msgspec.Raw(msgspec.json.encode(event)),
+            id=new_id(),
+            source=origin,
+            type=event.type_for(origin),
+            time=self.clock.now(),
+            subject=event.subject(),
+            data=msgspec.Raw(msgspec.json.encode(event)),
         )
         await self.deliver(envelope)
         return envelope
@@ -166,7 +180,9 @@ class ModuleHarness:
         await asyncio.gather(*settled)
         await self.settle()
 
-    async def request(self, method: str, path: str, *, user: TestUser | None = None, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, user: TestUser | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", None) or {})
         if user is not None:
             headers.setdefault("Authorization", f"Bearer {user.token}")
@@ -213,7 +229,5 @@ class ModuleHarness:
                 seen = [e.type for e in self.bus.published]
                 raise AssertionError(f"no {event_type.__event_type__} matching within {timeout}s; saw {seen}")
             async with self.bus.changed:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.bus.changed.wait(), timeout=remaining)
-                except TimeoutError:
-                    pass

@@ -1,7 +1,7 @@
 """ASGI factories, usable by uvicorn directly:
 
-    uvicorn --factory entrypoints.asgi:create_all_in_one
-    CTH_MODULES=project uvicorn --factory entrypoints.asgi:create_selected
+uvicorn --factory entrypoints.asgi:create_all_in_one
+CTH_MODULES=project uvicorn --factory entrypoints.asgi:create_selected
 """
 
 from __future__ import annotations

@@ -24,7 +24,10 @@ def _modules(option: str | None) -> list:  # type: ignore[type-arg]
 
 
 modules_option = click.option(
-    "--modules", "modules_", default=None, metavar="all|NAME[,NAME...]",
+    "--modules",
+    "modules_",
+    default=None,
+    metavar="all|NAME[,NAME...]",
     help="Modules to act on (default: $CTH_MODULES or all).",
 )
 
@@ -47,8 +50,15 @@ def serve(modules_: str | None, host: str, port: int, workers: int) -> None:
     os.environ["CTH_MODULES"] = ",".join(m.name for m in selected)
     load_settings()  # fail fast, naming the bad variable, before uvicorn starts
     uvicorn.run(
-        "entrypoints.asgi:create_selected", factory=True, host=host, port=port, workers=workers,
-        proxy_headers=True, forwarded_allow_ips="*", timeout_graceful_shutdown=20, log_level="warning",
+        "entrypoints.asgi:create_selected",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        timeout_graceful_shutdown=20,
+        log_level="warning",
     )
 
 
@@ -82,7 +92,9 @@ def db_revision(module_name: str, message: str) -> None:
         settings = load_settings()
         (module,) = _modules(module_name)
         async with open_runtime([], settings) as runtime:
-            await make_revision(module, runtime.databases.engine(settings.database_url_for(module.name)), message)
+            await make_revision(
+                module, runtime.databases.engine(settings.database_url_for(module.name)), message
+            )
 
     run_cli(run())
 
@@ -102,7 +114,11 @@ def outbox_status(modules_: str | None) -> None:
             click.echo(f"{'module':<14}{'pending':>9}{'oldest (s)':>12}{'published':>11}")
             for module in runtime.modules.values():
                 status = await module.outbox_status()
-                oldest = f"{status.oldest_pending_seconds:.1f}" if status.oldest_pending_seconds is not None else "-"
+                oldest = (
+                    f"{status.oldest_pending_seconds:.1f}"
+                    if status.oldest_pending_seconds is not None
+                    else "-"
+                )
                 click.echo(f"{status.module:<14}{status.pending:>9}{oldest:>12}{status.published:>11}")
 
     run_cli(run())
@@ -130,7 +146,10 @@ def dead_letters_list(modules_: str | None, show_all: bool) -> None:
                     rows = (await session.execute(query)).all()
                 for row in rows:
                     state = "replayed" if row.replayed_at else "pending"
-                    click.echo(f"{row.id}  {module.name:<13} {row.type}  attempts={row.attempts} {state}  {row.error}")
+                    click.echo(
+                        f"{row.id}  {module.name:<13} {row.type}  "
+                        f"attempts={row.attempts} {state}  {row.error}"
+                    )
 
     run_cli(run())
 

@@ -49,7 +49,9 @@ async def make_revision(module: Module, engine: AsyncEngine, message: str) -> No
     async with engine.begin() as connection:
         await connection.run_sync(
             lambda sync: command.revision(
-                alembic_config(module, sync), message=message, autogenerate=True,
+                alembic_config(module, sync),
+                message=message,
+                autogenerate=True,
                 version_path=str(module.migrations),
             )
         )

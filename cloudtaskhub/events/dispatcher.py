@@ -16,8 +16,8 @@ from uuid import UUID
 from opentelemetry import propagate, trace
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import new_id
@@ -130,7 +130,11 @@ class Dispatcher:
         durable: bool,
     ) -> None:
         parent = propagate.extract(
-            {k: v for k, v in (("traceparent", envelope.traceparent), ("tracestate", envelope.tracestate)) if v}
+            {
+                k: v
+                for k, v in (("traceparent", envelope.traceparent), ("tracestate", envelope.tracestate))
+                if v
+            }
         )
         token = correlation_id.set(envelope.correlationid or str(envelope.id))
         started = time.perf_counter()
@@ -212,5 +216,7 @@ class Dispatcher:
         async with self._runtime.uow.transaction() as tx:
             await self._attempt(envelope, subscriptions, payloads, durable=True)
             await tx.session.execute(
-                update(table).where(table.c.id == dead_letter_id).values(replayed_at=self._runtime.clock.now())
+                update(table)
+                .where(table.c.id == dead_letter_id)
+                .values(replayed_at=self._runtime.clock.now())
             )

@@ -11,6 +11,7 @@ again on restart (and the inbox makes the repeat harmless).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from collections.abc import Sequence
@@ -30,12 +31,13 @@ class _Lane:
         self.consumer = consumer
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
-        self.busy = False
+        self.idle = asyncio.Event()
+        self.idle.set()
 
     async def run(self) -> None:
         while True:
             envelope, settled = await self.queue.get()
-            self.busy = True
+            self.idle.clear()
             try:
                 await self.consumer.handle(envelope)
             except asyncio.CancelledError:
@@ -50,7 +52,7 @@ class _Lane:
                 if not settled.done():
                     settled.set_result(None)
             finally:
-                self.busy = False
+                self.idle.set()
                 self.queue.task_done()
 
 
@@ -103,9 +105,8 @@ class InProcessBus:
     async def stop(self, grace: float = 10.0) -> None:
         """Let lanes finish the handler they are running, then cancel them."""
         lanes = [lane for group in self._lanes.values() for lane in group]
-        deadline = asyncio.get_running_loop().time() + grace
-        while any(lane.busy for lane in lanes) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(lane.idle.wait() for lane in lanes)), timeout=grace)
         for lane in lanes:
             if lane.task is not None:
                 lane.task.cancel()

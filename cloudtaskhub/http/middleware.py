@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -47,5 +46,3 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             correlation_id.reset(token)
 
     return middleware
-
-

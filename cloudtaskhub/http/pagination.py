@@ -52,6 +52,8 @@ def decode_cursor(cursor: str) -> list[Any]:
 
 def provide_page_request(
     limit: Annotated[int, Parameter(ge=1, le=100, description="Page size (1–100)")] = 20,
-    cursor: Annotated[str | None, Parameter(max_length=512, description="Opaque cursor from next_cursor")] = None,
+    cursor: Annotated[
+        str | None, Parameter(max_length=512, description="Opaque cursor from next_cursor")
+    ] = None,
 ) -> PageRequest:
     return PageRequest(limit=limit, cursor=cursor)

@@ -47,11 +47,21 @@ _STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Unavailable, 503),
 )
 
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 412: "Precondition failed",
-           413: "Request body too large", 415: "Unsupported media type",
-           422: "Validation failed", 429: "Too many requests", 500: "Internal server error",
-           503: "Service unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
 
 
 def status_for(error: DomainError) -> int:
@@ -94,8 +104,13 @@ def _domain(request: Request[Any, Any, Any], error: DomainError) -> Response[dic
         headers["Retry-After"] = "5"
     errors = error.errors if isinstance(error, RuleViolated) else None
     return problem_response(
-        request, status, detail=error.detail, problem=error.problem, title=error.title,
-        errors=errors, headers=headers or None,
+        request,
+        status,
+        detail=error.detail,
+        problem=error.problem,
+        title=error.title,
+        errors=errors,
+        headers=headers or None,
     )
 
 
@@ -124,9 +139,7 @@ def _message_of(item: dict[str, Any]) -> str:
 def _validation(request: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
     extra = error.extra if isinstance(error.extra, list) else []
     errors = [
-        {"field": _field_of(item), "message": _message_of(item)}
-        for item in extra
-        if isinstance(item, dict)
+        {"field": _field_of(item), "message": _message_of(item)} for item in extra if isinstance(item, dict)
     ]
     detail = str(error.detail)
     if not errors and "JSON" in detail:
@@ -134,8 +147,11 @@ def _validation(request: Request[Any, Any, Any], error: ValidationException) -> 
     if not errors:
         errors = [{"field": "body", "message": detail}]
     return problem_response(
-        request, 422, detail="; ".join(f"{e['field']}: {e['message']}" for e in errors),
-        problem="validation-error", errors=errors,
+        request,
+        422,
+        detail="; ".join(f"{e['field']}: {e['message']}" for e in errors),
+        problem="validation-error",
+        errors=errors,
     )
 
 
@@ -157,7 +173,10 @@ def _database(request: Request[Any, Any, Any], error: DBAPIError) -> Response[di
     if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
         log.warning("database unavailable on %s: %s", request.url.path, error.orig)
         return problem_response(
-            request, 503, detail="the database is unavailable; retry shortly", problem="unavailable",
+            request,
+            503,
+            detail="the database is unavailable; retry shortly",
+            problem="unavailable",
             headers={"Retry-After": "5"},
         )
     return _internal(request, error)
@@ -174,7 +193,10 @@ def _connection(request: Request[Any, Any, Any], error: Exception) -> Response[d
     if isinstance(error, ConnectionError | TimeoutError | OSError):
         log.warning("dependency unavailable on %s: %s", request.url.path, error)
         return problem_response(
-            request, 503, detail="a dependency is unavailable; retry shortly", problem="unavailable",
+            request,
+            503,
+            detail="a dependency is unavailable; retry shortly",
+            problem="unavailable",
             headers={"Retry-After": "5"},
         )
     return _internal(request, error)

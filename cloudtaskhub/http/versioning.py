@@ -16,7 +16,9 @@ def etag(version: int) -> str:
 
 
 def provide_expected_version(
-    if_match: Annotated[str | None, Parameter(header="If-Match", description='"<version>" from the ETag')] = None,
+    if_match: Annotated[
+        str | None, Parameter(header="If-Match", description='"<version>" from the ETag')
+    ] = None,
 ) -> int | None:
     """The version the client last saw, or None when it sent no If-Match."""
     if if_match is None or if_match.strip() == "*":

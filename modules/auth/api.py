@@ -16,7 +16,10 @@ from cloudtaskhub.security import Principal
 from modules.auth.service import AuthService, TokenPair, provide_auth_service
 
 Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Email address")
+    str,
+    msgspec.Meta(
+        min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Email address"
+    ),
 ]
 Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256, description="At least 10 characters")]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]

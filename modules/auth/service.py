@@ -11,10 +11,10 @@ from typing import Any
 from uuid import UUID
 
 import jwt
+from advanced_alchemy.exceptions import DuplicateKeyError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from advanced_alchemy.exceptions import DuplicateKeyError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -134,7 +134,10 @@ class AuthService:
             if stored.rotated_at is not None:
                 await tx.session.execute(
                     update(RefreshTokenModel)
-                    .where(RefreshTokenModel.family_id == stored.family_id, RefreshTokenModel.revoked_at.is_(None))
+                    .where(
+                        RefreshTokenModel.family_id == stored.family_id,
+                        RefreshTokenModel.revoked_at.is_(None),
+                    )
                     .values(revoked_at=now)
                 )
                 reused = True
@@ -155,7 +158,10 @@ class AuthService:
             if stored is not None:
                 await tx.session.execute(
                     update(RefreshTokenModel)
-                    .where(RefreshTokenModel.family_id == stored.family_id, RefreshTokenModel.revoked_at.is_(None))
+                    .where(
+                        RefreshTokenModel.family_id == stored.family_id,
+                        RefreshTokenModel.revoked_at.is_(None),
+                    )
                     .values(revoked_at=self._clock.now())
                 )
 
@@ -187,7 +193,9 @@ class AuthService:
             "exp": now + timedelta(seconds=ttl),
             "jti": str(new_id()),
         }
-        access = jwt.encode(claims, self._keys.private_key, algorithm=ALGORITHM, headers={"kid": self._keys.kid})
+        access = jwt.encode(
+            claims, self._keys.private_key, algorithm=ALGORITHM, headers={"kid": self._keys.kid}
+        )
         refresh = secrets.token_urlsafe(32)
         session.add(
             RefreshTokenModel(
@@ -233,5 +241,3 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def provide_auth_service(module: ModuleRuntime) -> AuthService:
     return AuthService(module.uow, module.clock, module.keys, module.settings)
-
-

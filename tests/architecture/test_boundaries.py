@@ -12,7 +12,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def run_lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_boundaries_hold() -> None:
@@ -29,7 +31,11 @@ def test_a_forbidden_import_breaks_the_build(tmp_path: Path) -> None:
     (copy / "modules" / "gateway" / "sneaky.py").write_text("from modules.auth.models import UserModel\n")
 
     result = subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache"], cwd=copy, capture_output=True, text=True, timeout=120,
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"},
     )
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from cloudtaskhub.db.migrations import upgrade
 from entrypoints.registry import ALL_MODULES
 
+
 def _options(name: str) -> dict:  # type: ignore[type-arg]
     """Compare only this module's tables; its version table is Alembic's own."""
     return {

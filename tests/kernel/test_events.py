@@ -40,7 +40,11 @@ async def test_rolled_back_transaction_emits_nothing(harness):  # type: ignore[n
 
     with pytest.raises(RuntimeError):
         async with uow.transaction() as tx:
-            await tx.record(UserRegistered(user_id=harness.user("x@example.com").id, email="x@example.com", display_name="X"))
+            await tx.record(
+                UserRegistered(
+                    user_id=harness.user("x@example.com").id, email="x@example.com", display_name="X"
+                )
+            )
             raise RuntimeError("abort")
     await harness.settle()
 
@@ -67,7 +71,9 @@ async def test_failing_handler_is_retried_then_succeeds(harness):  # type: ignor
     assert await seen_emails(harness.runtime.module("probe")) == {"ada@example.com": 1}
 
 
-async def test_handler_failing_n_times_is_dead_lettered_then_replayable(harness, database_url, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+async def test_handler_failing_n_times_is_dead_lettered_then_replayable(
+    harness, database_url, tmp_path, monkeypatch
+):  # type: ignore[no-untyped-def]
     failures.remaining = 10_000
 
     await harness.post("/api/v1/auth/register", json=REGISTRATION)
@@ -97,6 +103,8 @@ async def _cli(args, modules):  # type: ignore[no-untyped-def]
     registry.ALL_MODULES = tuple(modules)
     try:
         runner = CliRunner()
-        return await asyncio.to_thread(runner.invoke, main, [*args, "--modules", ",".join(m.name for m in modules)])
+        return await asyncio.to_thread(
+            runner.invoke, main, [*args, "--modules", ",".join(m.name for m in modules)]
+        )
     finally:
         registry.ALL_MODULES = original

@@ -26,7 +26,8 @@ _DIE_AFTER_COMMIT = textwrap.dedent(
     async def main():
         runtime = Runtime([auth, probe], test_settings(sys.argv[1], sys.argv[2]), environ={})
         await runtime.prepare()
-        await provide_auth_service(runtime.module("auth")).register("ada@example.com", "correct horse battery", "Ada")
+        auth_service = provide_auth_service(runtime.module("auth"))
+        await auth_service.register("ada@example.com", "correct horse battery", "Ada")
         print("committed", flush=True)
         os.kill(os.getpid(), 9)
 
@@ -38,7 +39,10 @@ _DIE_AFTER_COMMIT = textwrap.dedent(
 async def test_rows_pending_when_the_process_dies_are_delivered_after_restart(database_url, tmp_path):  # type: ignore[no-untyped-def]
     child = subprocess.run(
         [sys.executable, "-c", _DIE_AFTER_COMMIT, database_url, str(tmp_path)],
-        capture_output=True, text=True, timeout=60, cwd=os.getcwd(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.getcwd(),
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
     assert "committed" in child.stdout

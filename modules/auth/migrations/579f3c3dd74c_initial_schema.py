@@ -13,7 +13,6 @@ import advanced_alchemy.types
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "579f3c3dd74c"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -30,26 +29,18 @@ def upgrade() -> None:
         sa.Column("envelope", sa.Text(), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column(
-            "failed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "replayed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True
-        ),
+        sa.Column("failed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("replayed_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_dead_letters")),
     )
     with op.batch_alter_table("auth_dead_letters", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_auth_dead_letters_event_id"), ["event_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_auth_dead_letters_event_id"), ["event_id"], unique=False)
 
     op.create_table(
         "auth_inbox",
         sa.Column("event_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("type", sa.String(length=200), nullable=False),
-        sa.Column(
-            "handled_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
-        ),
+        sa.Column("handled_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_auth_inbox")),
     )
     op.create_table(
@@ -79,9 +70,7 @@ def upgrade() -> None:
         sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("type", sa.String(length=200), nullable=False),
         sa.Column("subject", sa.String(length=200), nullable=False),
-        sa.Column(
-            "time", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
-        ),
+        sa.Column("time", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("traceparent", sa.String(length=100), nullable=True),
         sa.Column("tracestate", sa.String(length=500), nullable=True),
@@ -109,9 +98,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("display_name", sa.String(length=100), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
-        sa.Column(
-            "created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_users")),
         sa.UniqueConstraint("email", name=op.f("uq_auth_users_email")),
@@ -122,18 +109,10 @@ def upgrade() -> None:
         sa.Column("user_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("family_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column(
-            "issued_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "expires_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "rotated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True
-        ),
-        sa.Column(
-            "revoked_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True
-        ),
+        sa.Column("issued_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("expires_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+        sa.Column("rotated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
+        sa.Column("revoked_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],

@@ -71,7 +71,8 @@ async def test_malformed_json_is_400(harness):  # type: ignore[no-untyped-def]
 
 async def test_body_over_one_mebibyte_is_413(harness):  # type: ignore[no-untyped-def]
     response = await harness.post(
-        "/api/v1/auth/register", content=b'{"email": "' + b"a" * (1024 * 1024 + 10) + b'"}',
+        "/api/v1/auth/register",
+        content=b'{"email": "' + b"a" * (1024 * 1024 + 10) + b'"}',
         headers={"content-type": "application/json"},
     )
 

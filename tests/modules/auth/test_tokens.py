@@ -27,7 +27,9 @@ async def harness(tmp_path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def tokens(harness):  # type: ignore[no-untyped-def]
-    response = await harness.post("/api/v1/auth/login", json={"email": ADA["email"], "password": ADA["password"]})
+    response = await harness.post(
+        "/api/v1/auth/login", json={"email": ADA["email"], "password": ADA["password"]}
+    )
     return response.json()
 
 
