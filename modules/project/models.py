@@ -1,0 +1,127 @@
+"""Tables owned by the project module.
+
+Projects, their members and tasks, plus two read models fed by other modules'
+events: the user directory (from `auth.user_registered`) and each user's plan
+limits (from `billing.subscription_changed`). Foreign keys only ever point at
+this module's own tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from advanced_alchemy.mixins import UUIDv7PrimaryKey
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloudtaskhub.db import declarative_base_for
+
+__all__ = [
+    "DirectoryUserModel",
+    "MemberModel",
+    "PlanLimitsModel",
+    "ProjectBase",
+    "ProjectModel",
+    "TaskLabelModel",
+    "TaskModel",
+]
+
+ProjectBase = declarative_base_for("project")
+
+
+class ProjectModel(UUIDv7PrimaryKey, ProjectBase):
+    __tablename__ = "project_projects"
+    __table_args__ = (Index("ix_project_projects_owner", "owner_id"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[UUID]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    #: Optimistic concurrency: SQLAlchemy adds `WHERE version = <read>` to every UPDATE.
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class MemberModel(ProjectBase):
+    """A user's membership of a project. The owner is a member with role `owner`."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (Index("ix_project_members_user", "user_id"),)
+
+    project_id: Mapped[UUID] = mapped_column(
+        ForeignKey("project_projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[UUID] = mapped_column(primary_key=True)
+    #: `owner`, `admin` or `member`.
+    role: Mapped[str] = mapped_column(String(10))
+    added_at: Mapped[datetime]
+
+
+class TaskModel(UUIDv7PrimaryKey, ProjectBase):
+    __tablename__ = "project_tasks"
+    __table_args__ = (
+        # One index per keyset ordering of the task list.
+        Index("ix_project_tasks_created", "project_id", "created_at", "id"),
+        Index("ix_project_tasks_due", "project_id", "due_date", "id"),
+        Index("ix_project_tasks_priority", "project_id", "priority_rank", "id"),
+        Index("ix_project_tasks_assignee", "assignee_id"),
+    )
+
+    project_id: Mapped[UUID] = mapped_column(ForeignKey("project_projects.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    #: `todo`, `in_progress` or `done`.
+    status: Mapped[str] = mapped_column(String(20))
+    #: `low`, `medium`, `high` or `urgent`.
+    priority: Mapped[str] = mapped_column(String(10))
+    #: `priority` as a number that sorts urgent (4) above low (1).
+    priority_rank: Mapped[int]
+    assignee_id: Mapped[UUID | None]
+    due_date: Mapped[date | None]
+    creator_id: Mapped[UUID]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TaskLabelModel(ProjectBase):
+    """One label of a task; a child table so `label=` filters the same way on every database."""
+
+    __tablename__ = "project_task_labels"
+    __table_args__ = (Index("ix_project_task_labels_label", "label"),)
+
+    task_id: Mapped[UUID] = mapped_column(
+        ForeignKey("project_tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(50), primary_key=True)
+    #: Keeps the order the client gave.
+    position: Mapped[int]
+
+
+class DirectoryUserModel(ProjectBase):
+    """Who is registered, from `auth.user_registered`: lets members be added by email."""
+
+    __tablename__ = "project_directory_users"
+
+    user_id: Mapped[UUID] = mapped_column(primary_key=True)
+    #: Lower-cased.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+
+
+class PlanLimitsModel(ProjectBase):
+    """A user's plan limits, from `billing.subscription_changed`. No row means the free plan."""
+
+    __tablename__ = "project_plan_limits"
+
+    user_id: Mapped[UUID] = mapped_column(primary_key=True)
+    plan: Mapped[str] = mapped_column(String(50))
+    #: Negative means unlimited.
+    projects: Mapped[int]
+    members_per_project: Mapped[int]
+    updated_at: Mapped[datetime]

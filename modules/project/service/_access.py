@@ -1,0 +1,78 @@
+"""Who may do what in a project, and the serialization of quota checks."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modules.project.errors import ProjectNotFound
+from modules.project.models import MemberModel, PlanLimitsModel, ProjectModel
+
+__all__ = [
+    "FREE_LIMITS",
+    "MANAGERS",
+    "Limits",
+    "limits_of",
+    "load_membership",
+    "serialize_per",
+]
+
+#: Roles that manage members and edit the project itself.
+MANAGERS = frozenset({"owner", "admin"})
+
+
+class Limits:
+    """A user's plan limits as the project module last heard them. Negative = unlimited."""
+
+    __slots__ = ("members_per_project", "plan", "projects")
+
+    def __init__(self, plan: str, projects: int, members_per_project: int) -> None:
+        self.plan = plan
+        self.projects = projects
+        self.members_per_project = members_per_project
+
+    @staticmethod
+    def allows(limit: int, current: int) -> bool:
+        return limit < 0 or current < limit
+
+
+#: Until billing tells otherwise, every user is on the free plan.
+FREE_LIMITS = Limits("free", projects=3, members_per_project=5)
+
+
+async def load_membership(
+    session: AsyncSession, project_id: UUID, user_id: UUID, *, lock: bool = False
+) -> tuple[ProjectModel, str]:
+    """The project and the caller's role in it; ProjectNotFound when the caller is no member."""
+    query = (
+        select(ProjectModel, MemberModel.role)
+        .join(MemberModel, MemberModel.project_id == ProjectModel.id)
+        .where(ProjectModel.id == project_id, MemberModel.user_id == user_id)
+    )
+    if lock:
+        query = query.with_for_update(of=ProjectModel)
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise ProjectNotFound()
+    return row[0], row[1]
+
+
+async def limits_of(session: AsyncSession, user_id: UUID) -> Limits:
+    row = await session.get(PlanLimitsModel, user_id)
+    if row is None:
+        return FREE_LIMITS
+    return Limits(row.plan, row.projects, row.members_per_project)
+
+
+async def serialize_per(session: AsyncSession, key: UUID) -> None:
+    """Make concurrent quota checks for `key` run one after the other.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite needs nothing: the
+    kernel begins every transaction IMMEDIATE, so writers already queue.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"project:{key}"}
+        )

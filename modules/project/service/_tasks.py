@@ -1,0 +1,385 @@
+"""Task use cases: create, read, change, delete, and the filtered, keyset-paginated list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from msgspec import UNSET, UnsetType
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from cloudtaskhub.clock import Clock, new_id
+from cloudtaskhub.db import UnitOfWork
+from cloudtaskhub.events.contract import Event
+from cloudtaskhub.runtime import ModuleRuntime
+from modules.project.contracts import TaskAssigned, TaskCreated, TaskDeleted, TaskStatusChanged
+from modules.project.errors import AssigneeNotMember, StaleTask, TaskNotFound
+from modules.project.models import MemberModel, ProjectModel, TaskLabelModel, TaskModel
+from modules.project.service._access import load_membership
+from modules.project.service._keyset import Ordering, decode_position
+from modules.project.service._views import PageOf, TaskView
+
+__all__ = [
+    "PRIORITY_RANK",
+    "SORTS",
+    "TaskChanges",
+    "TaskDraft",
+    "TaskFilter",
+    "TaskService",
+    "provide_task_service",
+]
+
+#: Higher ranks sort first in `sort=priority`.
+PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
+
+
+@dataclass(frozen=True)
+class TaskDraft:
+    title: str
+    description: str | None = None
+    priority: str = "medium"
+    due_date: date | None = None
+    assignee_id: UUID | None = None
+    labels: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class TaskChanges:
+    """Only the fields that are not UNSET change; None clears a nullable field."""
+
+    title: str | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
+    status: str | UnsetType = UNSET
+    priority: str | UnsetType = UNSET
+    assignee_id: UUID | UnsetType | None = UNSET
+    due_date: date | UnsetType | None = UNSET
+    labels: Sequence[str] | UnsetType = UNSET
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    status: str | None = None
+    assignee_id: UUID | None = None
+    priority: str | None = None
+    label: str | None = None
+    #: Case-insensitive substring of the title; LIKE wildcards in it match literally.
+    q: str | None = None
+    sort: str = "created_at"
+
+
+def _int_key(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("not an integer")
+    return value
+
+
+def _date_key(value: Any) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+#: sort parameter → (ordering, cursor key encoder, cursor key decoder)
+_ORDERINGS: dict[str, tuple[Ordering, Callable[[TaskView], Any], Callable[[Any], Any]]] = {
+    "created_at": (
+        Ordering("tasks:created_at", TaskModel.created_at, TaskModel.id),
+        lambda t: t.created_at.isoformat(),
+        datetime.fromisoformat,
+    ),
+    "-created_at": (
+        Ordering(
+            "tasks:-created_at", TaskModel.created_at, TaskModel.id, key_descending=True, id_descending=True
+        ),
+        lambda t: t.created_at.isoformat(),
+        datetime.fromisoformat,
+    ),
+    "due_date": (
+        Ordering("tasks:due_date", TaskModel.due_date, TaskModel.id, nulls_last=True),
+        lambda t: _iso(t.due_date),
+        _date_key,
+    ),
+    "priority": (
+        Ordering("tasks:priority", TaskModel.priority_rank, TaskModel.id, key_descending=True),
+        lambda t: PRIORITY_RANK[t.priority],
+        _int_key,
+    ),
+}
+
+SORTS = tuple(_ORDERINGS)
+
+
+def _unique(labels: Sequence[str]) -> list[str]:
+    """Labels without duplicates, in the order given."""
+    return list(dict.fromkeys(label.strip() for label in labels))
+
+
+def _contains(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _view(task: TaskModel, labels: list[str]) -> TaskView:
+    return TaskView(
+        id=task.id,
+        project_id=task.project_id,
+        title=task.title,
+        description=task.description,
+        status=task.status,
+        priority=task.priority,
+        assignee_id=task.assignee_id,
+        due_date=task.due_date,
+        labels=labels,
+        creator_id=task.creator_id,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        version=task.version,
+    )
+
+
+async def _labels_of(session: AsyncSession, task_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+    labels: dict[UUID, list[str]] = {task_id: [] for task_id in task_ids}
+    if task_ids:
+        rows = await session.execute(
+            select(TaskLabelModel.task_id, TaskLabelModel.label)
+            .where(TaskLabelModel.task_id.in_(task_ids))
+            .order_by(TaskLabelModel.task_id, TaskLabelModel.position)
+        )
+        for task_id, label in rows:
+            labels[task_id].append(label)
+    return labels
+
+
+def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:
+    return [TaskLabelModel(task_id=task_id, label=label, position=i) for i, label in enumerate(labels)]
+
+
+async def _is_member(session: AsyncSession, project_id: UUID, user_id: UUID) -> bool:
+    return await session.get(MemberModel, (project_id, user_id)) is not None
+
+
+async def _load_task(session: AsyncSession, task_id: UUID, caller: UUID) -> TaskModel:
+    """The task, if the caller is a member of its project; else TaskNotFound."""
+    task = await session.scalar(
+        select(TaskModel)
+        .join(MemberModel, MemberModel.project_id == TaskModel.project_id)
+        .where(TaskModel.id == task_id, MemberModel.user_id == caller)
+    )
+    if task is None:
+        raise TaskNotFound()
+    return task
+
+
+class TaskService:
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def create_task(self, caller: UUID, project_id: UUID, draft: TaskDraft) -> TaskView:
+        """Create a task in a project the caller belongs to.
+
+        Publishes TaskCreated, and TaskAssigned when it starts with an assignee.
+        Raises ProjectNotFound, AssigneeNotMember.
+        """
+        async with self._uow.transaction() as tx:
+            session = tx.session
+            await load_membership(session, project_id, caller)
+            if draft.assignee_id is not None and not await _is_member(session, project_id, draft.assignee_id):
+                raise AssigneeNotMember()
+            now = self._clock.now()
+            labels = _unique(draft.labels)
+            task = TaskModel(
+                id=new_id(),
+                project_id=project_id,
+                title=draft.title.strip(),
+                description=draft.description,
+                status="todo",
+                priority=draft.priority,
+                priority_rank=PRIORITY_RANK[draft.priority],
+                assignee_id=draft.assignee_id,
+                due_date=draft.due_date,
+                creator_id=caller,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(task)
+            await session.flush()
+            session.add_all(_label_rows(task.id, labels))
+            await session.flush()
+            await tx.record(
+                TaskCreated(
+                    task_id=task.id,
+                    project_id=project_id,
+                    creator_id=caller,
+                    title=task.title,
+                    priority=task.priority,
+                    assignee_id=task.assignee_id,
+                    due_date=task.due_date,
+                    created_at=now,
+                    status=task.status,
+                    labels=labels,
+                )
+            )
+            if task.assignee_id is not None:
+                await tx.record(
+                    TaskAssigned(
+                        task_id=task.id,
+                        project_id=project_id,
+                        assignee_id=task.assignee_id,
+                        assigned_by=caller,
+                    )
+                )
+            return _view(task, labels)
+
+    async def get_task(self, caller: UUID, task_id: UUID) -> TaskView:
+        """Raises TaskNotFound, also when the caller is no member of the task's project."""
+        async with self._uow.read() as session:
+            task = await _load_task(session, task_id, caller)
+            labels = await _labels_of(session, [task.id])
+            return _view(task, labels[task.id])
+
+    async def update_task(
+        self, caller: UUID, task_id: UUID, changes: TaskChanges, *, expected_version: int | None = None
+    ) -> TaskView:
+        """Change a task's fields; any member may.
+
+        Publishes TaskStatusChanged when the status changes and TaskAssigned when a
+        (new) assignee is set; unassigning publishes nothing.
+        Raises TaskNotFound, StaleTask (If-Match not current), AssigneeNotMember.
+        """
+        try:
+            async with self._uow.transaction() as tx:
+                return await self._update(tx, caller, task_id, changes, expected_version)
+        except StaleDataError:  # another writer committed between our read and our update
+            raise await self._stale(task_id) from None
+
+    async def _stale(self, task_id: UUID) -> StaleTask:
+        async with self._uow.read() as session:
+            current = await session.scalar(select(TaskModel.version).where(TaskModel.id == task_id))
+        return StaleTask(current=current)
+
+    async def _update(
+        self, tx: Any, caller: UUID, task_id: UUID, changes: TaskChanges, expected_version: int | None
+    ) -> TaskView:
+        session: AsyncSession = tx.session
+        task = await _load_task(session, task_id, caller)
+        if expected_version is not None and expected_version != task.version:
+            raise StaleTask(current=task.version)
+        labels = (await _labels_of(session, [task.id]))[task.id]
+        events: list[Event] = []
+        changed = False
+        old_status = task.status
+        now = self._clock.now()
+
+        if changes.title is not UNSET and changes.title.strip() != task.title:
+            task.title, changed = changes.title.strip(), True
+        if changes.description is not UNSET and changes.description != task.description:
+            task.description, changed = changes.description, True
+        if changes.priority is not UNSET and changes.priority != task.priority:
+            task.priority, task.priority_rank = changes.priority, PRIORITY_RANK[changes.priority]
+            changed = True
+        if changes.due_date is not UNSET and changes.due_date != task.due_date:
+            task.due_date, changed = changes.due_date, True
+        if changes.assignee_id is not UNSET and changes.assignee_id != task.assignee_id:
+            if changes.assignee_id is not None:
+                if not await _is_member(session, task.project_id, changes.assignee_id):
+                    raise AssigneeNotMember()
+                events.append(
+                    TaskAssigned(
+                        task_id=task.id,
+                        project_id=task.project_id,
+                        assignee_id=changes.assignee_id,
+                        assigned_by=caller,
+                    )
+                )
+            task.assignee_id, changed = changes.assignee_id, True
+        if changes.status is not UNSET and changes.status != task.status:
+            task.status, changed = changes.status, True
+            owner_id = await session.scalar(
+                select(ProjectModel.owner_id).where(ProjectModel.id == task.project_id)
+            )
+            events.append(
+                TaskStatusChanged(
+                    task_id=task.id,
+                    project_id=task.project_id,
+                    old=old_status,
+                    new=changes.status,
+                    changed_by=caller,
+                    creator_id=task.creator_id,
+                    owner_id=owner_id,
+                    changed_at=now,
+                )
+            )
+        if changes.labels is not UNSET and _unique(changes.labels) != labels:
+            labels = _unique(changes.labels)
+            await session.execute(delete(TaskLabelModel).where(TaskLabelModel.task_id == task.id))
+            session.add_all(_label_rows(task.id, labels))
+            changed = True
+
+        if changed:
+            task.updated_at = now
+            await session.flush()
+        for event in events:
+            await tx.record(event)
+        return _view(task, labels)
+
+    async def delete_task(self, caller: UUID, task_id: UUID, *, expected_version: int | None = None) -> None:
+        """Delete a task; any member may. Publishes TaskDeleted. Raises TaskNotFound, StaleTask."""
+        try:
+            async with self._uow.transaction() as tx:
+                task = await _load_task(tx.session, task_id, caller)
+                if expected_version is not None and expected_version != task.version:
+                    raise StaleTask(current=task.version)
+                event = TaskDeleted(
+                    task_id=task.id,
+                    project_id=task.project_id,
+                    assignee_id=task.assignee_id,
+                    status=task.status,
+                )
+                await tx.session.delete(task)  # its labels go with it (ON DELETE CASCADE)
+                await tx.session.flush()
+                await tx.record(event)
+        except StaleDataError:
+            raise await self._stale(task_id) from None
+
+    async def list_tasks(
+        self, caller: UUID, project_id: UUID, where: TaskFilter, limit: int, position: list[Any] | None
+    ) -> PageOf[TaskView]:
+        """One page of a project's tasks, filtered and sorted; raises ProjectNotFound, UnknownCursor."""
+        ordering, encode_key, decode_key = _ORDERINGS[where.sort]
+        after = decode_position(position, ordering.name, decode_key)
+        query = select(TaskModel).where(TaskModel.project_id == project_id)
+        if where.status is not None:
+            query = query.where(TaskModel.status == where.status)
+        if where.priority is not None:
+            query = query.where(TaskModel.priority == where.priority)
+        if where.assignee_id is not None:
+            query = query.where(TaskModel.assignee_id == where.assignee_id)
+        if where.label is not None:
+            query = query.where(
+                exists().where(TaskLabelModel.task_id == TaskModel.id, TaskLabelModel.label == where.label)
+            )
+        if where.q:
+            query = query.where(TaskModel.title.ilike(_contains(where.q), escape="\\"))
+        if after is not None:
+            query = query.where(ordering.after(*after))
+        query = query.order_by(*ordering.order_by()).limit(limit + 1)
+        async with self._uow.read() as session:
+            await load_membership(session, project_id, caller)
+            tasks = list((await session.scalars(query)).all())
+            labels = await _labels_of(session, [t.id for t in tasks[:limit]])
+        items = [_view(task, labels[task.id]) for task in tasks[:limit]]
+        cursor = None
+        if len(tasks) > limit:
+            cursor = [ordering.name, encode_key(items[-1]), str(items[-1].id)]
+        return PageOf(items, cursor)
+
+
+def provide_task_service(module: ModuleRuntime) -> TaskService:
+    return TaskService(module.uow, module.clock)
