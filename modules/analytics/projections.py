@@ -1,0 +1,230 @@
+"""The one projection code: how each consumed event changes the projection tables.
+
+Live handling and `rebuild` both go through `project_event`, so a rebuilt
+projection cannot disagree with the live one. Events of one aggregate arrive in
+order (same key), events of different aggregates in any order; every change
+here touches only its own aggregate's rows (or takes a max), so the result does
+not depend on how events of different aggregates interleave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloudtaskhub.events.contract import Event
+from modules.analytics.models import (
+    ActivityModel,
+    CompletionModel,
+    MemberModel,
+    ProjectModel,
+    TaskModel,
+    UserModel,
+)
+from modules.auth.contracts import UserRegistered
+from modules.billing.contracts import InvoiceIssued, SubscriptionChanged
+from modules.notification.contracts import NotificationCreated, NotificationRead
+from modules.project.contracts import (
+    MemberAdded,
+    MemberRemoved,
+    ProjectCreated,
+    ProjectDeleted,
+    TaskAssigned,
+    TaskCreated,
+    TaskDeleted,
+    TaskStatusChanged,
+)
+
+__all__ = ["CONSUMED_EVENTS", "Occurrence", "contract_for", "project_event"]
+
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """An event and the envelope facts the projections need."""
+
+    event: Event
+    event_id: UUID
+    time: datetime
+
+
+Projector = Callable[[AsyncSession, Any, Occurrence], Awaitable[None]]
+
+
+async def _user_registered(session: AsyncSession, e: UserRegistered, o: Occurrence) -> None:
+    if await session.get(UserModel, e.user_id) is None:
+        session.add(UserModel(user_id=e.user_id, registered_at=o.time))
+
+
+async def _project_created(session: AsyncSession, e: ProjectCreated, o: Occurrence) -> None:
+    if await session.get(ProjectModel, e.project_id) is None:
+        session.add(
+            ProjectModel(
+                project_id=e.project_id, owner_id=e.owner_id, name=e.name, created_at=o.time
+            )
+        )
+    # The owner's membership is announced by ProjectCreated alone.
+    await _add_member(session, e.project_id, e.owner_id, "owner")
+
+
+async def _project_deleted(session: AsyncSession, e: ProjectDeleted, o: Occurrence) -> None:
+    project = await session.get(ProjectModel, e.project_id)
+    if project is None:
+        project = ProjectModel(
+            project_id=e.project_id, owner_id=e.owner_id, name=e.name, created_at=o.time
+        )
+        session.add(project)
+    project.deleted_at = o.time
+    await session.execute(delete(MemberModel).where(MemberModel.project_id == e.project_id))
+
+
+async def _member_added(session: AsyncSession, e: MemberAdded, o: Occurrence) -> None:
+    project = await session.get(ProjectModel, e.project_id)
+    if project is None or project.deleted_at is None:
+        await _add_member(session, e.project_id, e.user_id, e.role)
+
+
+async def _member_removed(session: AsyncSession, e: MemberRemoved, o: Occurrence) -> None:
+    member = await session.get(MemberModel, (e.project_id, e.user_id))
+    if member is not None:
+        await session.delete(member)
+
+
+async def _add_member(session: AsyncSession, project_id: UUID, user_id: UUID, role: str) -> None:
+    member = await session.get(MemberModel, (project_id, user_id))
+    if member is None:
+        session.add(MemberModel(project_id=project_id, user_id=user_id, role=role))
+    else:
+        member.role = role
+
+
+async def _task(session: AsyncSession, task_id: UUID, project_id: UUID) -> tuple[TaskModel, bool]:
+    """The task's row, created empty (status todo) when this is the first we hear of it."""
+    task = await session.get(TaskModel, task_id)
+    if task is not None:
+        return task, False
+    task = TaskModel(task_id=task_id, project_id=project_id, status="todo")
+    session.add(task)
+    return task, True
+
+
+async def _task_created(session: AsyncSession, e: TaskCreated, o: Occurrence) -> None:
+    task, new = await _task(session, e.task_id, e.project_id)
+    task.created_at = o.time
+    task.created_day = o.time.date()
+    task.due_date = e.due_date
+    if new:  # a later event (status, assignee) that came first has the last word
+        task.assignee_id = e.assignee_id
+        if e.status == DONE:
+            _complete(session, task, o, e.creator_id)
+        else:
+            task.status = e.status
+    elif task.done_at is not None:
+        task.lead_time_seconds = (task.done_at - o.time).total_seconds()
+
+
+async def _task_assigned(session: AsyncSession, e: TaskAssigned, o: Occurrence) -> None:
+    task, _ = await _task(session, e.task_id, e.project_id)
+    task.assignee_id = e.assignee_id
+
+
+async def _task_status_changed(session: AsyncSession, e: TaskStatusChanged, o: Occurrence) -> None:
+    task, _ = await _task(session, e.task_id, e.project_id)
+    if e.new == DONE:
+        _complete(session, task, o, e.changed_by)
+        return
+    task.status = e.new
+    task.done_at = None
+    task.lead_time_seconds = None
+
+
+def _complete(session: AsyncSession, task: TaskModel, o: Occurrence, by: UUID) -> None:
+    task.status = DONE
+    task.done_at = o.time
+    task.lead_time_seconds = (o.time - task.created_at).total_seconds() if task.created_at else None
+    session.add(
+        CompletionModel(
+            event_id=o.event_id,
+            task_id=task.task_id,
+            project_id=task.project_id,
+            user_id=by,
+            completed_at=o.time,
+            day=o.time.date(),
+        )
+    )
+
+
+async def _task_deleted(session: AsyncSession, e: TaskDeleted, o: Occurrence) -> None:
+    task, _ = await _task(session, e.task_id, e.project_id)
+    task.deleted_at = o.time
+
+
+async def _no_projection(session: AsyncSession, e: Event, o: Occurrence) -> None:
+    """Logged and counted as activity only."""
+
+
+_PROJECTORS: dict[type[Event], Projector] = {
+    UserRegistered: _user_registered,
+    ProjectCreated: _project_created,
+    ProjectDeleted: _project_deleted,
+    MemberAdded: _member_added,
+    MemberRemoved: _member_removed,
+    TaskCreated: _task_created,
+    TaskAssigned: _task_assigned,
+    TaskStatusChanged: _task_status_changed,
+    TaskDeleted: _task_deleted,
+    SubscriptionChanged: _no_projection,
+    InvoiceIssued: _no_projection,
+    NotificationCreated: _no_projection,
+    NotificationRead: _no_projection,
+}
+
+#: Every event type analytics subscribes to and logs.
+CONSUMED_EVENTS: tuple[type[Event], ...] = tuple(_PROJECTORS)
+
+
+def _actor(event: Event) -> UUID | None:
+    """The user who did what the event records; None when the event does not say."""
+    match event:
+        case UserRegistered() | NotificationRead():
+            return event.user_id
+        case ProjectCreated() | ProjectDeleted():
+            return event.owner_id
+        case TaskCreated():
+            return event.creator_id
+        case TaskAssigned():
+            return event.assigned_by
+        case TaskStatusChanged():
+            return event.changed_by
+        case InvoiceIssued():  # a paid plan is chosen by the user
+            return event.user_id
+    return None
+
+
+async def _record_activity(session: AsyncSession, user_id: UUID, time: datetime) -> None:
+    activity = await session.get(ActivityModel, user_id)
+    if activity is None:
+        session.add(ActivityModel(user_id=user_id, last_event_at=time))
+    elif activity.last_event_at < time:
+        activity.last_event_at = time
+
+
+def contract_for(type_: str) -> type[Event] | None:
+    """The contract class of a logged event type (None for a type no longer consumed)."""
+    return next((c for c in CONSUMED_EVENTS if c.matches(type_)), None)
+
+
+async def project_event(session: AsyncSession, occurrence: Occurrence) -> None:
+    """Apply one event to every projection."""
+    await _PROJECTORS[type(occurrence.event)](session, occurrence.event, occurrence)
+    actor = _actor(occurrence.event)
+    if actor is not None:
+        await _record_activity(session, actor, occurrence.time)
+    await session.flush()
