@@ -13,6 +13,7 @@ from cloudtaskhub.cli import open_runtime, run_cli
 from cloudtaskhub.db.migrations import make_revision, upgrade
 from cloudtaskhub.settings import load_settings
 from entrypoints.registry import ALL_MODULES, select_modules
+from entrypoints.split import dev
 
 
 def _modules(option: str | None) -> list:  # type: ignore[type-arg]
@@ -188,6 +189,7 @@ for _module in ALL_MODULES:
     if _module.cli is not None:
         main.add_command(_module.cli, name=_module.name)
 
+main.add_command(dev)
 
 if __name__ == "__main__":
     main()

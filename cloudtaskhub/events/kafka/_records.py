@@ -16,7 +16,14 @@ import msgspec
 
 from cloudtaskhub.events.envelope import Envelope
 
-__all__ = ["Headers", "MalformedRecord", "envelope_from_record", "failure_headers", "options_repr", "record_for"]
+__all__ = [
+    "Headers",
+    "MalformedRecord",
+    "envelope_from_record",
+    "failure_headers",
+    "options_repr",
+    "record_for",
+]
 
 Headers = list[tuple[str, bytes]]
 
@@ -71,7 +78,9 @@ def envelope_from_record(value: bytes | None, headers: Sequence[tuple[str, bytes
         raise MalformedRecord(f"not a CloudEvent: {type(error).__name__}: {error}") from error
 
 
-def failure_headers(headers: Sequence[tuple[str, bytes]], error: str, attempts: int, failed_at: datetime) -> Headers:
+def failure_headers(
+    headers: Sequence[tuple[str, bytes]], error: str, attempts: int, failed_at: datetime
+) -> Headers:
     """The original headers plus why, how often and when the consumer gave up."""
     kept = [(name, value) for name, value in headers if not name.startswith("cth_")]
     return [
@@ -84,4 +93,5 @@ def failure_headers(headers: Sequence[tuple[str, bytes]], error: str, attempts: 
 
 def options_repr(options: dict[str, Any]) -> str:
     """Client options for logs, without secrets."""
-    return ", ".join(f"{k}={v}" for k, v in options.items() if "password" not in k and k != "ssl_context")
+    shown = {k: v for k, v in options.items() if "password" not in k and k != "ssl_context"}
+    return ", ".join(f"{k}={v}" for k, v in shown.items())

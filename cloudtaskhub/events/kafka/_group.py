@@ -1,0 +1,247 @@
+"""One consumer group per consuming module, one worker per assigned partition.
+
+The fetch loop only fetches and routes records to their partition's worker; each
+worker hands records to the module's dispatcher in offset order and commits the
+partition's offset after `handle` returned (the handler's transaction, with its
+inbox row, has committed). A worker whose dispatcher cannot settle an event backs
+off and tries again, holding up its own partition only. On revocation a worker
+finishes the record in hand (bounded by a grace period), commits, and drops what
+it had queued: the next owner starts from the committed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+
+from cloudtaskhub.events.bus import Consumer, topic_for
+from cloudtaskhub.events.kafka._records import MalformedRecord, envelope_from_record
+from cloudtaskhub.metrics import CONSUMER_LAG
+
+__all__ = ["ConsumerGroup", "group_id", "subscription"]
+
+log = logging.getLogger("cloudtaskhub.events.kafka")
+
+#: Every module's event topic (a consumer of `*` sources, e.g. heartbeats).
+EVERY_EVENT_TOPIC = r"^cloudtaskhub\.[a-z_]+\.events$"
+#: A worker with this many records queued pauses its partition until it is half done.
+HIGH_WATER = 500
+#: Offsets are committed at least every this many records (and whenever the queue empties).
+COMMIT_EVERY = 100
+
+#: aiokafka's ConsumerRecord[bytes, bytes] (aiokafka ships no type information).
+Record: TypeAlias = Any
+#: Sends a record that is no CloudEvent to the consumer's dead-letter topic.
+RejectRecord = Callable[[str, Record, str], Awaitable[None]]
+
+
+def group_id(module: str) -> str:
+    return f"cloudtaskhub.{module}"
+
+
+def subscription(consumer: Consumer) -> tuple[list[str], str | None]:
+    """Topics to subscribe to, or a pattern when the consumer takes every module's events."""
+    if "*" in consumer.sources:
+        return [], EVERY_EVENT_TOPIC
+    return sorted(topic_for(source) for source in consumer.sources), None
+
+
+class _PartitionWorker:
+    def __init__(self, group: ConsumerGroup, partition: TopicPartition) -> None:
+        self.group = group
+        self.partition = partition
+        self.queue: asyncio.Queue[Record] = asyncio.Queue()
+        #: Next offset to read = what to commit once everything before it is settled.
+        self.position: int | None = None
+        self.committed: int | None = None
+        self.busy = False
+        self.closing = False
+        name = f"kafka:{group.consumer.module}:{partition.topic}:{partition.partition}"
+        self.task = asyncio.create_task(self.run(), name=name)
+
+    def offer(self, records: list[Record]) -> None:
+        for record in records:
+            self.queue.put_nowait(record)
+
+    async def run(self) -> None:
+        since_commit = 0
+        while not self.closing:
+            record = await self.queue.get()
+            if self.position is not None and record.offset < self.position:
+                continue  # fetched again after a reassignment: already settled here
+            self.busy = True
+            try:
+                await self._settle(record)
+                self.position = record.offset + 1
+                since_commit += 1
+                if self.queue.empty() or since_commit >= COMMIT_EVERY:
+                    await self.commit()
+                    since_commit = 0
+            finally:
+                self.busy = False
+            self.group.maybe_resume(self)
+
+    async def _settle(self, record: Record) -> None:
+        try:
+            envelope = envelope_from_record(record.value, record.headers)
+        except MalformedRecord as error:
+            reason = str(error)
+            log.error("%s: %s at %s", self.group.consumer.module, reason, self._where(record))
+            module = self.group.consumer.module
+            await self._until_done(lambda: self.group.reject(module, record, reason))
+            return
+        await self._until_done(lambda: self.group.consumer.handle(envelope))
+
+    async def _until_done(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        """Retry what could not settle, with backoff, until it does (or we are cancelled)."""
+        failures = 0
+        while True:
+            try:
+                await attempt()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                failures += 1
+                delay = min(30.0, 0.2 * 2 ** min(failures, 8))
+                log.warning(
+                    "%s could not settle a record on %s (%s); retrying in %.1fs",
+                    self.group.consumer.module,
+                    self.partition,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    def _where(self, record: Record) -> str:
+        return f"{record.topic}[{record.partition}]@{record.offset}"
+
+    async def commit(self) -> None:
+        if self.position is None or self.position == self.committed:
+            return
+        await self.group.commit(self.partition, self.position)
+        self.committed = self.position
+
+    async def close(self, grace: float) -> None:
+        """Finish the record in hand (within `grace`), commit, drop the rest."""
+        self.closing = True
+        if self.busy:
+            # Past the grace the handler is abandoned: its transaction rolls back and
+            # the record is delivered again from the committed offset.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self.task), timeout=grace)
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.commit()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, group: ConsumerGroup) -> None:
+        self.group = group
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.group.release(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("%s assigned %d partitions", self.group.consumer.module, len(assigned))
+
+
+class ConsumerGroup:
+    def __init__(
+        self, consumer: Consumer, reject: RejectRecord, options: dict[str, Any], *, grace: float
+    ) -> None:
+        self.consumer = consumer
+        self.reject = reject
+        self._grace = grace
+        self._kafka = AIOKafkaConsumer(
+            group_id=group_id(consumer.module),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **options,
+        )
+        self._workers: dict[TopicPartition, _PartitionWorker] = {}
+        self._paused: set[TopicPartition] = set()
+        self._fetching: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        topics, pattern = subscription(self.consumer)
+        listener = _Rebalance(self)
+        if pattern is not None:
+            self._kafka.subscribe(pattern=pattern, listener=listener)
+        else:
+            self._kafka.subscribe(topics=topics, listener=listener)
+        await self._kafka.start()
+        name = f"kafka:{self.consumer.module}:fetch"
+        self._fetching = asyncio.create_task(self._fetch(), name=name)
+
+    @property
+    def running(self) -> bool:
+        return self._fetching is not None and not self._fetching.done()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._kafka.assignment())
+
+    async def _fetch(self) -> None:
+        while True:
+            try:
+                batches = await self._kafka.getmany(timeout_ms=500, max_records=HIGH_WATER)
+            except asyncio.CancelledError:
+                raise
+            except KafkaError as error:
+                log.warning("%s: fetch failed: %s", self.consumer.module, error)
+                await asyncio.sleep(1.0)
+                continue
+            assigned = self._kafka.assignment()
+            for partition, records in batches.items():
+                if partition not in assigned:
+                    continue  # revoked while fetching: the next owner reads these
+                worker = self._workers.get(partition)
+                if worker is None:
+                    worker = self._workers[partition] = _PartitionWorker(self, partition)
+                worker.offer(records)
+                self._update_lag(partition, records[-1].offset + 1)
+                if worker.queue.qsize() >= HIGH_WATER:
+                    self._kafka.pause(partition)
+                    self._paused.add(partition)
+
+    def _update_lag(self, partition: TopicPartition, fetched: int) -> None:
+        highwater = self._kafka.highwater(partition)
+        if highwater is not None:
+            lag = max(0, highwater - fetched) + self._workers[partition].queue.qsize()
+            labels = (self.consumer.module, partition.topic, str(partition.partition))
+            CONSUMER_LAG.labels(*labels).set(lag)
+
+    def maybe_resume(self, worker: _PartitionWorker) -> None:
+        if worker.partition in self._paused and worker.queue.qsize() <= HIGH_WATER // 2:
+            self._paused.discard(worker.partition)
+            if worker.partition in self._kafka.assignment():
+                self._kafka.resume(worker.partition)
+
+    async def commit(self, partition: TopicPartition, offset: int) -> None:
+        try:
+            await self._kafka.commit({partition: offset})
+        except KafkaError as error:  # e.g. rebalanced meanwhile: the inbox absorbs the redelivery
+            log.warning("%s: commit %s@%d failed: %s", self.consumer.module, partition, offset, error)
+
+    async def release(self, partitions: set[TopicPartition]) -> None:
+        workers = [self._workers.pop(p) for p in partitions if p in self._workers]
+        self._paused -= partitions
+        await asyncio.gather(*(worker.close(self._grace) for worker in workers))
+
+    async def stop(self) -> None:
+        """Stop fetching, let in-flight handlers finish, commit, leave the group."""
+        if self._fetching is not None:
+            self._fetching.cancel()
+            await asyncio.gather(self._fetching, return_exceptions=True)
+        await self.release(set(self._workers))
+        try:
+            await self._kafka.stop()
+        except KafkaError as error:
+            log.warning("%s: leaving the group failed: %s", self.consumer.module, error)
