@@ -83,6 +83,8 @@ def create_app(
         else None,
         request_max_body_size=settings.max_request_body_bytes,
         debug=False,
+        # Logging is configured once by cloudtaskhub.logging (JSON or text), not by Litestar.
+        logging_config=None,
     )
     app.state.runtime = runtime
     return app
