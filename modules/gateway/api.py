@@ -1,15 +1,22 @@
-"""HTTP API of the gateway: the API index and the live status."""
+"""HTTP API of the gateway: the API index, the live status and the caller's dashboard."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 import msgspec
 from litestar import Controller, get
 from litestar.di import Provide
 
 from cloudtaskhub.runtime import Runtime
-from modules.gateway.service import StatusService, provide_status_service
+from cloudtaskhub.security import Principal
+from modules.gateway.service import (
+    DashboardService,
+    StatusService,
+    provide_dashboard_service,
+    provide_status_service,
+)
 
 
 class Index(msgspec.Struct):
@@ -35,13 +42,33 @@ class Status(msgspec.Struct):
     modules: list[ProcessStatus]
 
 
+class ProjectRef(msgspec.Struct):
+    id: UUID
+    name: str
+
+
+class Dashboard(msgspec.Struct):
+    #: The caller's projects (member or owner), by name.
+    projects: list[ProjectRef]
+    open_tasks_assigned: int
+    unread_notifications: int
+    plan: str
+
+
 def provide_service(runtime: Runtime) -> StatusService:
     return provide_status_service(runtime.module("gateway"))
 
 
+def provide_dashboard(runtime: Runtime) -> DashboardService:
+    return provide_dashboard_service(runtime.module("gateway"))
+
+
 class GatewayController(Controller):
     tags = ["gateway"]
-    dependencies = {"service": Provide(provide_service, sync_to_thread=False)}
+    dependencies = {
+        "service": Provide(provide_service, sync_to_thread=False),
+        "dashboards": Provide(provide_dashboard, sync_to_thread=False),
+    }
 
     @get("/", summary="API index")
     async def index(self, service: StatusService, runtime: Runtime) -> Index:
@@ -81,4 +108,18 @@ class GatewayController(Controller):
                 )
                 for p in topology.processes
             ],
+        )
+
+    @get(
+        "/api/v1/dashboard",
+        summary="The caller's projects, open tasks, unread notifications and plan (from events only)",
+        security=[{"BearerToken": []}],
+    )
+    async def dashboard(self, principal: Principal, dashboards: DashboardService) -> Dashboard:
+        view = await dashboards.dashboard(principal.user_id)
+        return Dashboard(
+            projects=[ProjectRef(id=p.id, name=p.name) for p in view.projects],
+            open_tasks_assigned=view.open_tasks_assigned,
+            unread_notifications=view.unread_notifications,
+            plan=view.plan,
         )

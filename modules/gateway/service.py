@@ -1,19 +1,36 @@
-"""Gateway use cases: keep the live topology and describe it."""
+"""Gateway use cases: keep the live topology and the dashboard read model, and describe them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.db import UnitOfWork
 from cloudtaskhub.events.heartbeat import Heartbeat
 from cloudtaskhub.runtime import ModuleRuntime
-from modules.gateway.models import ProcessModel
+from modules.gateway.models import (
+    MembershipModel,
+    NotificationModel,
+    ProcessModel,
+    ProjectModel,
+    TaskModel,
+    UserPlanModel,
+)
 
-__all__ = ["StatusService", "Topology", "provide_status_service"]
+__all__ = [
+    "Dashboard",
+    "DashboardService",
+    "ProjectRef",
+    "StatusService",
+    "Topology",
+    "provide_dashboard_service",
+    "provide_status_service",
+]
 
 #: A process that missed this many heartbeats is shown as not alive.
 MISSED_BEATS_ALLOWED = 3
@@ -31,9 +48,14 @@ class Topology:
         alive = [p for p in self.processes if p.last_seen >= self.alive_after]
         if not alive:
             return "unknown"
-        return "all-in-one" if any(
-            len({p.module for p in alive if p.process == process}) > 1 for process in {p.process for p in alive}
-        ) else "split"
+        return (
+            "all-in-one"
+            if any(
+                len({p.module for p in alive if p.process == process}) > 1
+                for process in {p.process for p in alive}
+            )
+            else "split"
+        )
 
 
 class StatusService:
@@ -63,7 +85,11 @@ class StatusService:
     async def topology(self) -> Topology:
         async with self._uow.read() as session:
             rows = list(
-                (await session.scalars(select(ProcessModel).order_by(ProcessModel.module, ProcessModel.process))).all()
+                (
+                    await session.scalars(
+                        select(ProcessModel).order_by(ProcessModel.module, ProcessModel.process)
+                    )
+                ).all()
             )
         alive_after = self._clock.now() - timedelta(seconds=self._interval * MISSED_BEATS_ALLOWED)
         return Topology(rows, alive_after)
@@ -71,3 +97,179 @@ class StatusService:
 
 def provide_status_service(module: ModuleRuntime) -> StatusService:
     return StatusService(module.uow, module.clock, module.settings.heartbeat_interval_seconds)
+
+
+# -- the dashboard -------------------------------------------------------------
+
+DEFAULT_PLAN = "free"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    id: UUID
+    name: str
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    projects: list[ProjectRef]
+    open_tasks_assigned: int
+    unread_notifications: int
+    plan: str
+
+
+class DashboardService:
+    """Keeps the dashboard read model from other modules' events and composes it.
+
+    Every update is idempotent on its own (upserts, tombstones), and events about
+    one aggregate arrive in order, so duplicates and interleavings converge.
+    """
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    # -- users and plans ---------------------------------------------------------
+
+    async def welcome_user(self, user_id: UUID) -> None:
+        """A new user starts on the free plan."""
+        async with self._uow.transaction() as tx:
+            if await tx.session.get(UserPlanModel, user_id) is None:
+                tx.session.add(UserPlanModel(user_id=user_id, plan=DEFAULT_PLAN, changed_at=None))
+
+    async def change_plan(self, user_id: UUID, plan: str, changed_at: datetime) -> None:
+        """Show `plan` from `changed_at` on, unless a newer change is already shown."""
+        async with self._uow.transaction() as tx:
+            row = await tx.session.get(UserPlanModel, user_id)
+            if row is None:
+                tx.session.add(UserPlanModel(user_id=user_id, plan=plan, changed_at=changed_at))
+            elif row.changed_at is None or row.changed_at <= changed_at:
+                row.plan = plan
+                row.changed_at = changed_at
+
+    # -- projects and members ----------------------------------------------------
+
+    async def open_project(self, project_id: UUID, owner_id: UUID, name: str) -> None:
+        async with self._uow.transaction() as tx:
+            project = await tx.session.get(ProjectModel, project_id)
+            if project is None:
+                tx.session.add(ProjectModel(project_id=project_id, name=name, deleted=False))
+            elif project.deleted:
+                return
+            await _join(tx.session, project_id, owner_id)
+
+    async def close_project(self, project_id: UUID, name: str) -> None:
+        async with self._uow.transaction() as tx:
+            project = await tx.session.get(ProjectModel, project_id)
+            if project is None:
+                tx.session.add(ProjectModel(project_id=project_id, name=name, deleted=True))
+            else:
+                project.deleted = True
+            await tx.session.execute(delete(MembershipModel).where(MembershipModel.project_id == project_id))
+
+    async def add_member(self, project_id: UUID, user_id: UUID) -> None:
+        async with self._uow.transaction() as tx:
+            project = await tx.session.get(ProjectModel, project_id)
+            if project is None or not project.deleted:
+                await _join(tx.session, project_id, user_id)
+
+    async def remove_member(self, project_id: UUID, user_id: UUID) -> None:
+        async with self._uow.transaction() as tx:
+            await tx.session.execute(
+                delete(MembershipModel).where(
+                    MembershipModel.project_id == project_id, MembershipModel.user_id == user_id
+                )
+            )
+
+    # -- tasks ---------------------------------------------------------------------
+
+    async def track_task(
+        self, task_id: UUID, project_id: UUID, assignee_id: UUID | None, status: str
+    ) -> None:
+        """A task was created; a row made by a later event that came first keeps its values."""
+        async with self._uow.transaction() as tx:
+            if await tx.session.get(TaskModel, task_id) is None:
+                tx.session.add(
+                    TaskModel(task_id=task_id, project_id=project_id, assignee_id=assignee_id, status=status)
+                )
+
+    async def assign_task(self, task_id: UUID, project_id: UUID, assignee_id: UUID) -> None:
+        async with self._uow.transaction() as tx:
+            task = await _task(tx.session, task_id, project_id)
+            task.assignee_id = assignee_id
+
+    async def change_task_status(self, task_id: UUID, project_id: UUID, status: str) -> None:
+        async with self._uow.transaction() as tx:
+            task = await _task(tx.session, task_id, project_id)
+            task.status = status
+
+    async def forget_task(self, task_id: UUID, project_id: UUID) -> None:
+        async with self._uow.transaction() as tx:
+            task = await _task(tx.session, task_id, project_id)
+            task.deleted = True
+
+    # -- notifications ---------------------------------------------------------------
+
+    async def count_notification(self, notification_id: UUID, user_id: UUID) -> None:
+        async with self._uow.transaction() as tx:
+            if await tx.session.get(NotificationModel, notification_id) is None:
+                tx.session.add(
+                    NotificationModel(notification_id=notification_id, user_id=user_id, read=False)
+                )
+
+    async def mark_notification_read(self, notification_id: UUID, user_id: UUID) -> None:
+        async with self._uow.transaction() as tx:
+            row = await tx.session.get(NotificationModel, notification_id)
+            if row is None:  # read before we heard it was created: remember it as read
+                tx.session.add(NotificationModel(notification_id=notification_id, user_id=user_id, read=True))
+            else:
+                row.read = True
+
+    # -- reading -------------------------------------------------------------------
+
+    async def dashboard(self, user_id: UUID) -> Dashboard:
+        """The caller's composed view: their projects, open tasks assigned to them,
+        unread notifications and plan."""
+        async with self._uow.read() as session:
+            projects = (
+                await session.execute(
+                    select(ProjectModel.project_id, ProjectModel.name)
+                    .join(MembershipModel, MembershipModel.project_id == ProjectModel.project_id)
+                    .where(MembershipModel.user_id == user_id, ProjectModel.deleted.is_(False))
+                    .order_by(ProjectModel.name, ProjectModel.project_id)
+                )
+            ).all()
+            open_tasks = await session.scalar(
+                select(func.count()).where(
+                    TaskModel.assignee_id == user_id, TaskModel.status != DONE, TaskModel.deleted.is_(False)
+                )
+            )
+            unread = await session.scalar(
+                select(func.count()).where(
+                    NotificationModel.user_id == user_id, NotificationModel.read.is_(False)
+                )
+            )
+            plan = await session.get(UserPlanModel, user_id)
+        return Dashboard(
+            projects=[ProjectRef(id=p.project_id, name=p.name) for p in projects],
+            open_tasks_assigned=int(open_tasks or 0),
+            unread_notifications=int(unread or 0),
+            plan=plan.plan if plan is not None else DEFAULT_PLAN,
+        )
+
+
+async def _join(session: AsyncSession, project_id: UUID, user_id: UUID) -> None:
+    if await session.get(MembershipModel, (project_id, user_id)) is None:
+        session.add(MembershipModel(project_id=project_id, user_id=user_id))
+
+
+async def _task(session: AsyncSession, task_id: UUID, project_id: UUID) -> TaskModel:
+    task = await session.get(TaskModel, task_id)
+    if task is None:  # a later event of the task came first
+        task = TaskModel(task_id=task_id, project_id=project_id, assignee_id=None, status="todo")
+        session.add(task)
+    return task
+
+
+def provide_dashboard_service(module: ModuleRuntime) -> DashboardService:
+    return DashboardService(module.uow)
