@@ -16,6 +16,7 @@ from cloudtaskhub.clock import Clock
 from cloudtaskhub.events.bus import Bus
 from cloudtaskhub.http.auth import provide_principal
 from cloudtaskhub.http.middleware import request_context_middleware
+from cloudtaskhub.http.module_admin import module_admin_router
 from cloudtaskhub.http.operations import operation_handlers
 from cloudtaskhub.http.pagination import provide_page_request
 from cloudtaskhub.http.problems import exception_handlers
@@ -24,6 +25,7 @@ from cloudtaskhub.logging import configure_logging
 from cloudtaskhub.module import Module
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.settings import Settings, load_settings
+from cloudtaskhub.telemetry import configure_tracing, name_server_span, server_telemetry, service_name_for
 
 __all__ = ["create_app"]
 
@@ -39,6 +41,7 @@ def create_app(
     """Build the Litestar app serving `modules`, with their runtime in `app.state.runtime`."""
     settings = settings or load_settings(environ=environ)
     configure_logging(settings)
+    configure_tracing(settings, service_name_for([m.name for m in modules], settings))
     runtime = Runtime(modules, settings, clock=clock, bus=bus, environ=environ)
 
     @asynccontextmanager
@@ -52,6 +55,7 @@ def create_app(
     route_handlers = [*operation_handlers]
     for module in modules:
         route_handlers.extend(module.route_handlers)
+        route_handlers.extend(module_admin_router(module))
 
     def provide_runtime() -> Runtime:
         return runtime
@@ -60,7 +64,7 @@ def create_app(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        middleware=[request_context_middleware],
+        middleware=[server_telemetry(), request_context_middleware, name_server_span],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
