@@ -70,6 +70,9 @@ class Settings:
     handler_backoff_max_seconds: float = 30.0
     bus_lanes: int = 8
     heartbeat_interval_seconds: float = 5.0
+    #: Which contracts that declare a `__previous__` version are also published in it:
+    #: `all`, `none`, or event types (`project.task_assigned.v2`). docs/operations.md.
+    dual_publish: tuple[str, ...] = ("all",)
 
     login_max_failures: int = 5
     login_lockout_seconds: int = 300

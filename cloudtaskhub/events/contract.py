@@ -11,12 +11,21 @@ A contract is an immutable msgspec Struct in its publisher's `contracts.py`::
 
 Consumers decode with unknown fields ignored (msgspec's default), so a publisher
 may add optional fields without breaking anyone. A breaking change is a new
-version: a new Struct with `v2` in its type.
+version: a new Struct with `v2` in its type. While consumers still read `v1`,
+the new Struct names its predecessor and how to express itself in it::
+
+    class TaskAssignedV2(Event, frozen=True):
+        __event_type__ = event_type("project", "task_assigned", 2)
+        __previous__ = (TaskAssigned, lambda e: TaskAssigned(task_id=e.task_id, ...))
+
+and the relay publishes both versions under one event id (dual publishing,
+`CTH_DUAL_PUBLISH`; see docs/operations.md, "Event contract evolution").
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import msgspec
@@ -48,6 +57,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     #: Durable events go through the outbox and the consumer's inbox. Non-durable ones
     #: (heartbeats) are published straight to the bus and may be lost without harm.
     __durable__: ClassVar[bool] = True
+    #: The previous version of this type and a function turning an event of this
+    #: version into it; set during a version transition (dual publishing).
+    __previous__: ClassVar[tuple[type[Event], Callable[[Any], Event]] | None] = None
 
     # Prefixed names: contracts may well have fields called `name` or `version`.
     @classmethod
@@ -82,6 +94,37 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
         except ValueError:
             return False
         return (other_name, other_version) == (name, version)
+
+    @classmethod
+    def previous_versions(cls) -> list[type[Event]]:
+        """Every older version still declared, newest first (empty outside a transition)."""
+        chain: list[type[Event]] = []
+        current: type[Event] = cls
+        while current.__previous__ is not None:
+            previous = current.__previous__[0]
+            source, name, version = parse_event_type(current.__event_type__)
+            if parse_event_type(previous.__event_type__)[:2] != (source, name) or (
+                previous.event_version() >= version
+            ):
+                raise TypeError(
+                    f"{current.__event_type__} cannot declare {previous.__event_type__} "
+                    "as its previous version"
+                )
+            chain.append(previous)
+            current = previous
+        return chain
+
+    def downgrade(self) -> list[Event]:
+        """This event expressed in each older declared version, newest first."""
+        events: list[Event] = []
+        current: Event = self
+        while type(current).__previous__ is not None:
+            previous, convert = type(current).__previous__  # type: ignore[misc]
+            current = convert(current)
+            if type(current) is not previous:
+                raise TypeError(f"{type(self).__name__}.__previous__ must build a {previous.__name__}")
+            events.append(current)
+        return events
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:

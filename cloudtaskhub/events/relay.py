@@ -20,6 +20,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy import delete, func, select, update
 
 from cloudtaskhub.events.envelope import Envelope
+from cloudtaskhub.events.versions import DualPublishing
 from cloudtaskhub.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class Relay:
         self._batch = settings.outbox_batch_size
         self._max_inflight = settings.outbox_batch_size * 20
         self._lock = asyncio.Lock()
+        self._versions = DualPublishing(module.module.publishes, settings.dual_publish)
 
     def wake(self) -> None:
         self._wake.set()
@@ -114,7 +116,7 @@ class Relay:
             spans = [self._producer_span(row) for row in rows]
             envelopes = [self._envelope(row, span) for row, span in zip(rows, spans, strict=True)]
             try:
-                settled = await self._bus.publish(envelopes)
+                settled = await self._publish(envelopes)
             finally:
                 for span in spans:
                     span.end()
@@ -132,6 +134,16 @@ class Relay:
             for envelope in envelopes:
                 EVENTS_PUBLISHED.labels(self._module.name, envelope.type).inc()
         return len(rows) == self._batch
+
+    async def _publish(self, envelopes: list[Envelope]) -> list[asyncio.Future[None]]:
+        """Publish each envelope after its older versions; one future per envelope."""
+        groups = [self._versions.expand(envelope) for envelope in envelopes]
+        settled = list(await self._bus.publish([e for group in groups for e in group]))
+        futures: list[asyncio.Future[None]] = []
+        for group in groups:
+            parts, settled = settled[: len(group)], settled[len(group) :]
+            futures.append(parts[0] if len(parts) == 1 else asyncio.ensure_future(_all_settled(parts)))
+        return futures
 
     def _producer_span(self, row: Any) -> trace.Span:
         """One producer span per event, child of the request that recorded it."""
@@ -201,6 +213,10 @@ class Relay:
             tracestate=carrier.get("tracestate") or row.tracestate,
             correlationid=row.correlationid,
         )
+
+
+async def _all_settled(futures: list[asyncio.Future[None]]) -> None:
+    await asyncio.gather(*futures)
 
 
 async def outbox_status(module: ModuleRuntime) -> OutboxStatus:
