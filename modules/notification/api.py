@@ -1,0 +1,160 @@
+"""HTTP API of the notification module: /api/v1/notifications."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, delete, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from cloudtaskhub.http.pagination import Page, PageRequest, encode_cursor
+from cloudtaskhub.runtime import Runtime
+from cloudtaskhub.security import Principal
+from modules.notification.models import AttemptModel, NotificationModel, WebhookModel
+from modules.notification.service import NotificationService, provide_notification_service
+from modules.notification.webhooks import WebhookService, provide_webhook_service
+
+
+class Notification(msgspec.Struct):
+    id: UUID
+    kind: str
+    title: str
+    body: str
+    subject_id: UUID
+    created_at: datetime
+    read_at: datetime | None
+
+
+class WebhookCreate(msgspec.Struct):
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    event_types: Annotated[list[str], msgspec.Meta(min_length=1, max_length=10)]
+
+
+class Webhook(msgspec.Struct):
+    id: UUID
+    url: str
+    event_types: list[str]
+    created_at: datetime
+
+
+class WebhookCreated(Webhook):
+    #: Shown only in this response: it signs every delivery.
+    secret: str
+
+
+class Attempt(msgspec.Struct):
+    delivery_id: UUID
+    event_id: UUID
+    status_code: int | None
+    attempt: int
+    delivered_at: datetime
+    error: str | None
+
+
+def provide_notifications(runtime: Runtime) -> NotificationService:
+    return provide_notification_service(runtime.module("notification"))
+
+
+def provide_webhooks(runtime: Runtime) -> WebhookService:
+    return provide_webhook_service(runtime.module("notification"))
+
+
+def _notification(model: NotificationModel) -> Notification:
+    return Notification(
+        model.id, model.kind, model.title, model.body, model.subject_id, model.created_at, model.read_at
+    )
+
+
+def _webhook(model: WebhookModel) -> Webhook:
+    return Webhook(model.id, model.url, list(model.event_types), model.created_at)
+
+
+def _attempt(model: AttemptModel) -> Attempt:
+    return Attempt(
+        model.delivery_id, model.event_id, model.status_code, model.attempt, model.delivered_at, model.error
+    )
+
+
+def _after(page: PageRequest) -> UUID | None:
+    position = page.position()
+    return UUID(str(position[0])) if position else None
+
+
+def _cursor(last: UUID | None) -> str | None:
+    return encode_cursor([str(last)]) if last else None
+
+
+class NotificationController(Controller):
+    path = "/api/v1/notifications"
+    tags = ["notification"]
+    dependencies = {
+        "service": Provide(provide_notifications, sync_to_thread=False),
+        "webhooks": Provide(provide_webhooks, sync_to_thread=False),
+    }
+    security = [{"BearerToken": []}]
+
+    @get("/", summary="The caller's notifications, newest first")
+    async def notifications(
+        self,
+        principal: Principal,
+        service: NotificationService,
+        page: PageRequest,
+        unread: Annotated[bool, Parameter(description="Only unread ones")] = False,
+    ) -> Page[Notification]:
+        rows, last = await service.notifications(
+            principal.user_id, unread_only=unread, limit=page.limit, before=_after(page)
+        )
+        return Page(items=[_notification(row) for row in rows], next_cursor=_cursor(last))
+
+    @post("/{notification_id:uuid}/read", status_code=HTTP_204_NO_CONTENT, summary="Mark one read")
+    async def mark_read(
+        self, notification_id: UUID, principal: Principal, service: NotificationService
+    ) -> None:
+        await service.mark_read(principal.user_id, notification_id)
+
+    @post("/read-all", status_code=HTTP_204_NO_CONTENT, summary="Mark all read")
+    async def mark_all_read(self, principal: Principal, service: NotificationService) -> None:
+        await service.mark_all_read(principal.user_id)
+
+    @get("/stream", summary="Server-Sent Events: each new notification, live")
+    async def stream(self, principal: Principal, service: NotificationService) -> ServerSentEvent:
+        async def messages() -> AsyncIterator[ServerSentEventMessage]:
+            async for notification in service.follow(principal.user_id):
+                if notification is None:
+                    yield ServerSentEventMessage(comment="heartbeat")
+                else:
+                    data = msgspec.json.encode(_notification(notification)).decode()
+                    yield ServerSentEventMessage(data=data, event="notification", id=str(notification.id))
+
+        return ServerSentEvent(messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @post("/webhooks", status_code=HTTP_201_CREATED, summary="Register a webhook (secret shown once)")
+    async def register_webhook(
+        self, data: WebhookCreate, principal: Principal, webhooks: WebhookService
+    ) -> WebhookCreated:
+        model = await webhooks.register(principal.user_id, data.url, data.event_types)
+        return WebhookCreated(model.id, model.url, list(model.event_types), model.created_at, model.secret)
+
+    @get("/webhooks", summary="The caller's webhooks")
+    async def list_webhooks(self, principal: Principal, webhooks: WebhookService) -> Page[Webhook]:
+        return Page(
+            items=[_webhook(row) for row in await webhooks.webhooks(principal.user_id)], next_cursor=None
+        )
+
+    @delete("/webhooks/{webhook_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Remove a webhook")
+    async def remove_webhook(self, webhook_id: UUID, principal: Principal, webhooks: WebhookService) -> None:
+        await webhooks.remove(principal.user_id, webhook_id)
+
+    @get("/webhooks/{webhook_id:uuid}/deliveries", summary="Delivery attempts, newest first")
+    async def deliveries(
+        self, webhook_id: UUID, principal: Principal, webhooks: WebhookService, page: PageRequest
+    ) -> Page[Attempt]:
+        rows, last = await webhooks.attempts(principal.user_id, webhook_id, page.limit, _after(page))
+        return Page(items=[_attempt(row) for row in rows], next_cursor=_cursor(last))

@@ -1,0 +1,28 @@
+"""Notification's own configuration, read from `CTH_NOTIFICATION_*`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NotificationSettings"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationSettings:
+    #: Deliver webhooks to private, loopback, link-local and reserved addresses too.
+    webhook_allow_private: bool = False
+    #: Networks (CIDR) allowed even though private/loopback, e.g. `127.0.0.1/32` in tests.
+    webhook_allowed_networks: tuple[str, ...] = ()
+    #: Attempts per delivery, the first included, before it is marked failed.
+    webhook_max_attempts: int = 5
+    #: Delay before retry n is `base * 2**(n-1)` seconds.
+    webhook_backoff_base_seconds: float = 2.0
+    webhook_timeout_seconds: float = 10.0
+    #: How many deliveries run at once in one process.
+    webhook_concurrency: int = 20
+    #: Fallback poll for due deliveries (new ones wake the deliverer at once).
+    webhook_poll_seconds: float = 1.0
+    #: Comment line sent on idle SSE streams so proxies keep them open.
+    sse_heartbeat_seconds: float = 15.0
+    #: SSE streams also look for notifications made by other replicas this often.
+    sse_poll_seconds: float = 2.0
