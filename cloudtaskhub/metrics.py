@@ -14,6 +14,9 @@ __all__ = [
     "EVENTS_RETRIED",
     "EVENTS_SKIPPED",
     "HANDLER_LATENCY",
+    "HTTP_REQUESTS",
+    "HTTP_REQUESTS_IN_PROGRESS",
+    "HTTP_REQUEST_DURATION",
     "OUTBOX_BACKLOG",
     "OUTBOX_OLDEST_AGE",
 ]
@@ -52,4 +55,19 @@ CONSUMER_LAG = Gauge(
     "cloudtaskhub_consumer_lag",
     "Records of a partition not yet settled by the consuming module (Kafka bus)",
     ["module", "topic", "partition"],
+)
+
+HTTP_REQUESTS = Counter(
+    "cloudtaskhub_http_requests_total",
+    "HTTP requests answered, by route template (`<unmatched>` for paths no route serves)",
+    ["method", "route", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "cloudtaskhub_http_request_duration_seconds",
+    "Time from request to response headers (a stream's lifetime is not latency)",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+HTTP_REQUESTS_IN_PROGRESS = Gauge(
+    "cloudtaskhub_http_requests_in_progress", "HTTP requests being served (streams included)", ["method"]
 )

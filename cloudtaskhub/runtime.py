@@ -27,6 +27,7 @@ from cloudtaskhub.events.tables import EventTables
 from cloudtaskhub.module import Module
 from cloudtaskhub.security import KeyStore, TokenVerifier
 from cloudtaskhub.settings import Settings, load_settings
+from cloudtaskhub.telemetry import instrument_engines
 
 __all__ = ["ModuleRuntime", "Runtime", "build_bus"]
 
@@ -140,6 +141,7 @@ class Runtime:
 
     async def start(self, *, background: bool = True) -> None:
         await self.prepare()
+        instrument_engines(self.databases.engines)
         consumers = [m.dispatcher for m in self.modules.values() if m.dispatcher is not None]
         await self.bus.start(consumers, list(self.modules))
         for module in self.modules.values():

@@ -1,0 +1,32 @@
+"""Traces, request metrics and access logs for a CloudTaskHub process.
+
+- `configure_tracing(settings, service_name)`: the process's tracer provider and
+  OTLP exporter (`OTEL_*` variables); idempotent, several apps may call it.
+- `server_telemetry()`, `name_server_span`: HTTP server spans named by route
+  template, `cloudtaskhub_http_*` metrics, one access log line per request.
+- `instrument_engines(engines)`: a span per SQL statement.
+
+The event bus carries the trace on its own: `Transaction.record` stores the
+current `traceparent` with the outbox row, the relay opens a PRODUCER span per
+event and puts its context in the envelope, the dispatcher opens a CONSUMER span
+per handler attempt from it — so one trace runs from a request to every handler,
+on either bus and across processes.
+"""
+
+from cloudtaskhub.telemetry._database import instrument_engines
+from cloudtaskhub.telemetry._http import UNMATCHED_ROUTE, name_server_span, server_telemetry
+from cloudtaskhub.telemetry._tracing import (
+    configure_tracing,
+    flush_traces,
+    service_name_for,
+)
+
+__all__ = [
+    "UNMATCHED_ROUTE",
+    "configure_tracing",
+    "flush_traces",
+    "instrument_engines",
+    "name_server_span",
+    "server_telemetry",
+    "service_name_for",
+]

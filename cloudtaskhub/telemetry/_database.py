@@ -1,0 +1,38 @@
+"""Database spans: SQLAlchemy's cursor events on each engine the runtime opened."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.semconv.metrics import MetricInstruments
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["instrument_engines"]
+
+#: Engines already carrying the listeners: instrumenting twice would double every span.
+_instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def instrument_engines(engines: Iterable[AsyncEngine]) -> None:
+    """Trace every statement the engines run, as children of the current span.
+
+    `SQLAlchemyInstrumentor().instrument()` works once per process, and this process
+    opens engines per runtime, so the engine-level tracer is attached directly.
+    Statements outside any operation (relay polling) are dropped by the sampler.
+    """
+    for engine in engines:
+        sync_engine = engine.sync_engine
+        if sync_engine in _instrumented:
+            continue
+        EngineTracer(  # type: ignore[no-untyped-call]
+            trace.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+            sync_engine,
+            metrics.get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
+                name=MetricInstruments.DB_CLIENT_CONNECTIONS_USAGE, unit="connections"
+            ),
+        )
+        _instrumented.add(sync_engine)
