@@ -1,0 +1,287 @@
+"""The client scenario: one user journey over HTTP only, the same code for every shape.
+
+It knows nothing of processes, buses or databases: it gets a base URL (an
+all-in-one process, or Traefik in front of six processes) and what the status
+page should show. Reactions to events are eventually consistent, so it polls for
+them with a deadline; it never sleeps a fixed time.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+__all__ = ["Scenario", "Shape"]
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery staple"
+PROBLEM_JSON = "application/problem+json"
+#: How long an event may take from the publisher's commit to a reader's view.
+EVENTUALLY = 30.0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the status page should show: one process per module, or one for all."""
+
+    split: bool
+    bus: str
+    modules: tuple[str, ...] = ("analytics", "auth", "billing", "gateway", "notification", "project")
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = EVENTUALLY) -> T:
+    """Call `probe` until it returns something other than None/False."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+        except (AssertionError, KeyError, ValueError, httpx.HTTPError) as error:
+            result, last = None, error
+        if result is not None and result is not False:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout:.0f}s: {what} (last: {last})")
+
+
+def poll(fetch: Callable[[], T], accept: Callable[[T], bool], what: str) -> T:
+    """Fetch until `accept` likes the result."""
+
+    def probe() -> T | None:
+        result = fetch()
+        assert accept(result), f"got {result!r}"[:500]
+        return result
+
+    return eventually(probe, what)
+
+
+@dataclass
+class User:
+    email: str
+    display_name: str
+    id: str = ""
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Scenario:
+    base_url: str
+    shape: Shape
+    #: Paths the deployment serves (so the scenario covers what is built so far).
+    served: Collection[str] = ()
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(base_url=self.base_url, timeout=10.0)
+        run = uuid.uuid4().hex[:8]
+        self.alice = User(f"alice-{run}@example.com", "Alice")
+        self.bob = User(f"bob-{run}@example.com", "Bob")
+
+    def get(self, path: str, user: User, **options: Any) -> httpx.Response:
+        return self.http.get(path, headers=user.headers, **options)
+
+    def post(self, path: str, user: User, body: Any) -> httpx.Response:
+        return self.http.post(path, json=body, headers=user.headers)
+
+    def serves(self, path: str) -> bool:
+        return not self.served or path in self.served
+
+    def run(self) -> None:
+        try:
+            self.index_names_the_api()
+            self.status_shows_every_module_alive()
+            self.people_register_and_log_in()
+            if not self.serves("/api/v1/projects"):
+                return
+            project = self.alice_creates_a_project()
+            self.alice_adds_bob_as_member(project)
+            task = self.alice_assigns_bob_a_task(project)
+            if self.serves("/api/v1/notifications"):
+                self.bob_is_notified_of_the_assignment(task)
+            if self.serves("/api/v1/billing/subscription"):
+                self.the_free_plan_limits_projects_until_upgraded()
+            if self.serves("/api/v1/analytics/me"):
+                self.analytics_count_the_task(project)
+            if self.serves("/api/v1/dashboard"):
+                self.bobs_dashboard_composes_it_all()
+        finally:
+            self.http.close()
+
+    # -- steps ---------------------------------------------------------------
+
+    def index_names_the_api(self) -> None:
+        response = self.http.get("/")
+
+        assert response.status_code == 200, response.text
+        assert response.json()["name"] == "CloudTaskHub"
+
+    def status_shows_every_module_alive(self) -> None:
+        def settled() -> dict[str, Any] | None:
+            status: dict[str, Any] = self.http.get("/api/v1/status").json()
+            alive = sorted({m["module"] for m in status["modules"] if m["alive"]})
+            assert alive == sorted(self.shape.modules), f"alive: {alive}"
+            return status
+
+        status = eventually(settled, "every module's heartbeat in /api/v1/status", timeout=60)
+
+        alive = [m for m in status["modules"] if m["alive"]]
+        processes = {m["process"] for m in alive}
+        assert {m["bus"] for m in alive} == {self.shape.bus}
+        if self.shape.split:
+            assert status["mode"] == "split"
+            assert len(processes) == len(self.shape.modules)
+            assert all(len({m["module"] for m in alive if m["process"] == p}) == 1 for p in processes)
+        else:
+            assert status["mode"] == "all-in-one"
+            assert len(processes) == 1
+
+    def people_register_and_log_in(self) -> None:
+        for user in (self.alice, self.bob):
+            body = {"email": user.email, "password": PASSWORD, "display_name": user.display_name}
+            created = self.http.post("/api/v1/auth/register", json=body)
+            assert created.status_code == 201, created.text
+            user.id = created.json()["id"]
+            login = self.http.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+            assert login.status_code == 200, login.text
+            user.token = login.json()["access_token"]
+
+        again = self.http.post(
+            "/api/v1/auth/register",
+            json={"email": self.alice.email.upper(), "password": PASSWORD, "display_name": "Twin"},
+        )
+        me = self.http.get("/api/v1/auth/me", headers=self.bob.headers)
+        anonymous = self.http.get("/api/v1/auth/me")
+
+        assert again.status_code == 409
+        assert again.headers["content-type"].startswith(PROBLEM_JSON)
+        assert me.json()["email"] == self.bob.email
+        assert anonymous.status_code == 401
+
+    def alice_creates_a_project(self) -> str:
+        created = self.http.post(
+            "/api/v1/projects",
+            json={"name": "Apollo", "description": "to the moon"},
+            headers=self.alice.headers,
+        )
+        assert created.status_code == 201, created.text
+        project = created.json()
+        listed = self.http.get("/api/v1/projects", headers=self.alice.headers).json()
+        hidden = self.http.get(f"/api/v1/projects/{project['id']}", headers=self.bob.headers)
+
+        assert project["owner_id"] == self.alice.id
+        assert [p["id"] for p in listed["items"]] == [project["id"]]
+        assert hidden.status_code == 404
+        return str(project["id"])
+
+    def alice_adds_bob_as_member(self, project: str) -> None:
+        # The project module learns about Bob from auth's user_registered event.
+        def add() -> httpx.Response | None:
+            response = self.http.post(
+                f"/api/v1/projects/{project}/members",
+                json={"email": self.bob.email, "role": "member"},
+                headers=self.alice.headers,
+            )
+            return response if response.status_code != 404 else None
+
+        added = eventually(add, "the project module to know Bob")
+        members = self.http.get(f"/api/v1/projects/{project}/members", headers=self.bob.headers)
+
+        assert added.status_code == 201, added.text
+        assert members.status_code == 200, members.text
+        assert {m["user_id"] for m in members.json()["items"]} == {self.alice.id, self.bob.id}
+
+    def alice_assigns_bob_a_task(self, project: str) -> str:
+        created = self.http.post(
+            f"/api/v1/projects/{project}/tasks",
+            json={"title": "Build the rocket", "priority": "high", "assignee_id": self.bob.id},
+            headers=self.alice.headers,
+        )
+        assert created.status_code == 201, created.text
+        task = created.json()
+        mine = self.http.get(
+            f"/api/v1/projects/{project}/tasks", params={"assignee_id": self.bob.id}, headers=self.bob.headers
+        )
+
+        assert task["assignee_id"] == self.bob.id
+        assert task["status"] == "todo"
+        assert [t["id"] for t in mine.json()["items"]] == [task["id"]]
+        return str(task["id"])
+
+    def bob_is_notified_of_the_assignment(self, task: str) -> None:
+        def notified() -> dict[str, Any] | None:
+            page = self.http.get("/api/v1/notifications", headers=self.bob.headers).json()
+            return next((n for n in page["items"] if n["subject_id"] == task), None)
+
+        notification = eventually(notified, "Bob's notification about the task")
+
+        assert notification["read_at"] is None
+
+    def the_free_plan_limits_projects_until_upgraded(self) -> None:
+        subscription = self.get("/api/v1/billing/subscription", self.alice)
+        assert subscription.status_code == 200, subscription.text
+        assert subscription.json()["plan"] == "free"
+        limit = subscription.json()["limits"]["projects"]
+        for n in range(2, limit + 1):  # Alice owns one project already
+            made = self.post("/api/v1/projects", self.alice, {"name": f"Project {n}"})
+            assert made.status_code == 201, made.text
+
+        refused = self.post("/api/v1/projects", self.alice, {"name": "One too many"})
+
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+        assert refused.json()["type"].endswith("quota-exceeded")
+        usage = poll(
+            lambda: self.get("/api/v1/billing/usage", self.alice).json(),
+            lambda u: u["projects"] == limit,
+            "billing to count Alice's projects",
+        )
+        assert usage["limits"]["projects"] == limit
+
+        upgraded = self.http.put(
+            "/api/v1/billing/subscription", json={"plan": "pro"}, headers=self.alice.headers
+        )
+        assert upgraded.status_code == 200, upgraded.text
+        # The project module applies the new limits when billing's subscription_changed arrives.
+        allowed = poll(
+            lambda: self.post("/api/v1/projects", self.alice, {"name": "Upgraded"}),
+            lambda r: r.status_code == 201,
+            "the pro plan's limits to reach the project module",
+        )
+        invoices = self.get("/api/v1/billing/invoices", self.alice).json()
+
+        assert allowed.json()["name"] == "Upgraded"
+        assert [i["plan"] for i in invoices["items"]] == ["pro"]
+
+    def analytics_count_the_task(self, project: str) -> None:
+        summary = poll(
+            lambda: self.get(f"/api/v1/analytics/projects/{project}/summary", self.alice),
+            lambda s: s.status_code == 200 and s.json()["tasks_by_status"].get("todo") == 1,
+            "the project summary to count the task",
+        )
+        mine = poll(
+            lambda: self.get("/api/v1/analytics/me", self.bob).json(),
+            lambda m: m["tasks_assigned_open"] == 1,
+            "Bob's activity to show the open task",
+        )
+
+        assert summary.json()["overdue"] == 0
+        assert mine["projects"] == 1
+
+    def bobs_dashboard_composes_it_all(self) -> None:
+        def composed() -> dict[str, Any] | None:
+            board = self.http.get("/api/v1/dashboard", headers=self.bob.headers).json()
+            ready = board.get("open_tasks_assigned") == 1 and board.get("unread_notifications", 0) >= 1
+            return board if ready else None
+
+        board = eventually(composed, "Bob's dashboard to show the task and the notification")
+
+        assert board["plan"] == "free"
