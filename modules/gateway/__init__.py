@@ -23,13 +23,14 @@ from pathlib import Path
 
 from cloudtaskhub.module import Module
 from modules.gateway.api import GatewayController
+from modules.gateway.console import console_handlers
 from modules.gateway.handlers import subscriptions
 from modules.gateway.models import GatewayBase
 
 module = Module(
     name="gateway",
     description="API index, live status and the caller's dashboard, from events only",
-    route_handlers=[GatewayController],
+    route_handlers=[GatewayController, *console_handlers],
     path_prefixes=("/api/v1/dashboard", "/api/v1/status", "/console", "/"),
     metadata=GatewayBase.metadata,
     subscriptions=subscriptions,
