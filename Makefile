@@ -51,3 +51,4 @@ clean: ## Remove the venv, local data and caches
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 -include deploy/deploy.mk
+-include deploy/observability.mk

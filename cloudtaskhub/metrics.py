@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CONSUMER_LAG",
+    "DEAD_LETTERS",
     "EVENTS_DEAD_LETTERED",
     "EVENTS_FAILED",
     "EVENTS_HANDLED",
@@ -55,6 +56,12 @@ CONSUMER_LAG = Gauge(
     "cloudtaskhub_consumer_lag",
     "Records of a partition not yet settled by the consuming module (Kafka bus)",
     ["module", "topic", "partition"],
+)
+
+DEAD_LETTERS = Gauge(
+    "cloudtaskhub_dead_letters",
+    "Dead letters a module holds and has not replayed (refreshed with each heartbeat)",
+    ["module"],
 )
 
 HTTP_REQUESTS = Counter(

@@ -24,6 +24,7 @@ from cloudtaskhub.events.heartbeat import process_id, publish_heartbeats
 from cloudtaskhub.events.memory import InProcessBus
 from cloudtaskhub.events.relay import OutboxStatus, Relay, outbox_status
 from cloudtaskhub.events.tables import EventTables
+from cloudtaskhub.metrics import DEAD_LETTERS
 from cloudtaskhub.module import Module
 from cloudtaskhub.security import KeyStore, TokenVerifier
 from cloudtaskhub.settings import Settings, load_settings
@@ -92,6 +93,7 @@ class ModuleRuntime:
             count = await session.scalar(
                 select(func.count()).select_from(table).where(table.c.replayed_at.is_(None))
             )
+        DEAD_LETTERS.labels(self.name).set(int(count or 0))
         return int(count or 0)
 
     async def check_database(self) -> None:

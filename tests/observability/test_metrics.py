@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cloudtaskhub.events.heartbeat import publish_heartbeat_once
 from cloudtaskhub.testing import ModuleHarness
 from entrypoints.registry import ALL_MODULES
 from modules.auth.contracts import UserRegistered
@@ -119,6 +120,16 @@ async def test_a_failing_handler_is_counted_as_failed_retried_and_dead_lettered(
     assert delta(before, after, "cloudtaskhub_events_retried_total", **labels) == 1
     assert delta(before, after, "cloudtaskhub_events_dead_lettered_total", **labels) == 1
     assert delta(before, after, "cloudtaskhub_events_handled_total", **labels) == 0
+
+
+@pytest.mark.usefixtures("failing_probe")
+async def test_unreplayed_dead_letters_are_a_gauge_the_heartbeat_refreshes(harness: ModuleHarness) -> None:
+    bob = harness.user("bob@example.com")
+    await harness.publish(UserRegistered(user_id=bob.id, email=bob.email, display_name="Bob"))
+
+    await publish_heartbeat_once(harness.runtime)
+
+    assert value(await scrape(harness), "cloudtaskhub_dead_letters", module="probe") == 1
 
 
 async def test_business_counters_from_analytics_are_exported(harness: ModuleHarness) -> None:
