@@ -12,6 +12,8 @@ from msgspec import UNSET, UnsetType
 from modules.project.service import MemberView, ProjectView, TaskView
 
 __all__ = [
+    "LINE",
+    "TEXT",
     "Member",
     "MemberAdd",
     "Priority",
@@ -25,17 +27,21 @@ __all__ = [
     "TaskUpdate",
 ]
 
+#: Text without NUL characters (PostgreSQL cannot store them) and not blank.
+TEXT = r"^[^\x00]*$"
+LINE = r"^[^\x00]*\S[^\x00]*$"
+
 Name = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S", description="1–200 characters")
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=LINE, description="1–200 characters")
 ]
 Title = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S", description="1–200 characters")
+    str, msgspec.Meta(min_length=1, max_length=200, pattern=LINE, description="1–200 characters")
 ]
-Description = Annotated[str, msgspec.Meta(max_length=10_000)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Label = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=50, pattern=r"\S", description="1–50 characters")
+Description = Annotated[str, msgspec.Meta(max_length=10_000, pattern=TEXT)]
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 ]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=LINE, description="1–50 characters")]
 Labels = Annotated[list[Label], msgspec.Meta(max_length=20, description="At most 20 labels")]
 Priority = Literal["low", "medium", "high", "urgent"]
 Status = Literal["todo", "in_progress", "done"]

@@ -14,7 +14,7 @@ from cloudtaskhub.http.pagination import Page, PageRequest, encode_cursor
 from cloudtaskhub.http.versioning import etag
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.security import Principal
-from modules.project.api._schemas import Priority, Sort, Status, Task, TaskCreate, TaskUpdate
+from modules.project.api._schemas import LINE, TEXT, Priority, Sort, Status, Task, TaskCreate, TaskUpdate
 from modules.project.service import TaskChanges, TaskDraft, TaskFilter, TaskService, provide_task_service
 
 __all__ = ["ProjectTaskController", "TaskController"]
@@ -59,9 +59,9 @@ class ProjectTaskController(Controller):
         status: Status | None = None,
         assignee_id: UUID | None = None,
         priority: Priority | None = None,
-        label: Annotated[str | None, Parameter(min_length=1, max_length=50)] = None,
+        label: Annotated[str | None, Parameter(min_length=1, max_length=50, pattern=LINE)] = None,
         q: Annotated[
-            str | None, Parameter(max_length=200, description="Case-insensitive title search")
+            str | None, Parameter(max_length=200, pattern=TEXT, description="Case-insensitive title search")
         ] = None,
         sort: Sort = "created_at",
     ) -> Page[Task]:

@@ -97,9 +97,12 @@ async def test_a_refused_write_changes_nothing(harness, scene):  # type: ignore[
     await harness.patch(f"{API}/tasks/{scene.task['id']}", json={"title": "X"}, user=scene.users["outsider"])
 
     assert (await harness.get(f"{API}/projects/{project['id']}", user=scene.users["owner"])).json() == {
-        **project, "role": "owner"
+        **project,
+        "role": "owner",
     }
-    assert (await harness.get(f"{API}/tasks/{scene.task['id']}", user=scene.users["owner"])).json() == scene.task
+    assert (
+        await harness.get(f"{API}/tasks/{scene.task['id']}", user=scene.users["owner"])
+    ).json() == scene.task
 
 
 async def test_outsiders_do_not_see_the_project_in_their_list(harness, scene):  # type: ignore[no-untyped-def]

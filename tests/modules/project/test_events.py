@@ -21,13 +21,23 @@ from modules.project.service import TaskDraft, provide_project_service, provide_
 from tests.modules.project.factories import API, add_member, create_project, create_task
 
 ALL = (
-    ProjectCreated, ProjectDeleted, MemberAdded, MemberRemoved,
-    TaskCreated, TaskAssigned, TaskStatusChanged, TaskDeleted,
+    ProjectCreated,
+    ProjectDeleted,
+    MemberAdded,
+    MemberRemoved,
+    TaskCreated,
+    TaskAssigned,
+    TaskStatusChanged,
+    TaskDeleted,
 )
 
 
 def counts(harness) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    return {kind.__event_type__.split(".")[2]: len(harness.published(kind)) for kind in ALL if harness.published(kind)}
+    return {
+        kind.__event_type__.split(".")[2]: len(harness.published(kind))
+        for kind in ALL
+        if harness.published(kind)
+    }
 
 
 async def test_creating_a_project_publishes_project_created_once(harness, alice):  # type: ignore[no-untyped-def]
@@ -49,10 +59,16 @@ async def test_adding_and_removing_a_member_publish_their_events(harness, alice,
 
 
 async def test_creating_a_task_publishes_task_created_with_its_fields(harness, alice, apollo):  # type: ignore[no-untyped-def]
-    task = await create_task(harness, alice, apollo, title="T", priority="high", due_date="2027-01-02", labels=["x"])
+    task = await create_task(
+        harness, alice, apollo, title="T", priority="high", due_date="2027-01-02", labels=["x"]
+    )
 
     [event] = harness.published(TaskCreated)
-    assert (event.task_id, event.project_id, event.creator_id) == (UUID(task["id"]), UUID(apollo["id"]), alice.id)
+    assert (event.task_id, event.project_id, event.creator_id) == (
+        UUID(task["id"]),
+        UUID(apollo["id"]),
+        alice.id,
+    )
     assert (event.title, event.priority, event.assignee_id, event.status) == ("T", "high", None, "todo")
     assert (event.due_date, event.labels) == (date(2027, 1, 2), ["x"])
     assert event.created_at == harness.clock.now()
@@ -65,7 +81,9 @@ async def test_creating_an_assigned_task_publishes_task_assigned(harness, alice,
     task = await create_task(harness, alice, apollo, assignee_id=str(bob.id))
 
     assert harness.published(TaskAssigned) == [
-        TaskAssigned(task_id=UUID(task["id"]), project_id=UUID(apollo["id"]), assignee_id=bob.id, assigned_by=alice.id)
+        TaskAssigned(
+            task_id=UUID(task["id"]), project_id=UUID(apollo["id"]), assignee_id=bob.id, assigned_by=alice.id
+        )
     ]
     assert harness.published(TaskCreated)[0].assignee_id == bob.id
 
@@ -90,8 +108,14 @@ async def test_changing_status_publishes_task_status_changed(harness, alice, bob
 
     assert harness.published(TaskStatusChanged) == [
         TaskStatusChanged(
-            task_id=UUID(task["id"]), project_id=UUID(apollo["id"]), old="todo", new="done",
-            changed_by=alice.id, creator_id=bob.id, owner_id=alice.id, changed_at=harness.clock.now(),
+            task_id=UUID(task["id"]),
+            project_id=UUID(apollo["id"]),
+            old="todo",
+            new="done",
+            changed_by=alice.id,
+            creator_id=bob.id,
+            owner_id=alice.id,
+            changed_at=harness.clock.now(),
         )
     ]
 
@@ -102,7 +126,9 @@ async def test_deleting_a_task_publishes_task_deleted(harness, alice, apollo):  
     await harness.delete(f"{API}/tasks/{task['id']}", user=alice)
 
     assert harness.published(TaskDeleted) == [
-        TaskDeleted(task_id=UUID(task["id"]), project_id=UUID(apollo["id"]), assignee_id=alice.id, status="todo")
+        TaskDeleted(
+            task_id=UUID(task["id"]), project_id=UUID(apollo["id"]), assignee_id=alice.id, status="todo"
+        )
     ]
 
 
@@ -115,7 +141,10 @@ async def test_deleting_a_project_publishes_its_tasks_and_members_first(harness,
     tail = [e.type.split(".")[2] for e in harness.bus.published if e.source == "project"][-5:]
     assert tail == ["task_deleted", "task_deleted", "member_removed", "member_removed", "project_deleted"]
     assert {e.task_id for e in harness.published(TaskDeleted)} == {UUID(t["id"]) for t in tasks}
-    assert {(e.user_id, e.role) for e in harness.published(MemberRemoved)} == {(alice.id, "owner"), (bob.id, "member")}
+    assert {(e.user_id, e.role) for e in harness.published(MemberRemoved)} == {
+        (alice.id, "owner"),
+        (bob.id, "member"),
+    }
     assert harness.published(ProjectDeleted) == [
         ProjectDeleted(project_id=UUID(apollo["id"]), owner_id=alice.id, name="Apollo")
     ]
@@ -149,8 +178,12 @@ async def test_a_rolled_back_task_creation_publishes_nothing(harness, alice, apo
 
 
 async def test_refused_requests_publish_nothing(harness, alice, bob, apollo):  # type: ignore[no-untyped-def]
-    await harness.post(f"{API}/projects/{apollo['id']}/tasks", json={"title": "x", "assignee_id": str(bob.id)}, user=alice)
-    await harness.post(f"{API}/projects/{apollo['id']}/members", json={"email": "nobody@example.com"}, user=alice)
+    await harness.post(
+        f"{API}/projects/{apollo['id']}/tasks", json={"title": "x", "assignee_id": str(bob.id)}, user=alice
+    )
+    await harness.post(
+        f"{API}/projects/{apollo['id']}/members", json={"email": "nobody@example.com"}, user=alice
+    )
     await harness.delete(f"{API}/projects/{apollo['id']}", user=bob)
 
     assert counts(harness) == {"project_created": 1}

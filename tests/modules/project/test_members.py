@@ -8,13 +8,18 @@ from tests.modules.project.factories import API, add_member, create_task
 
 async def test_adding_a_registered_email_answers_the_member(harness, alice, bob, apollo):  # type: ignore[no-untyped-def]
     response = await harness.post(
-        f"{API}/projects/{apollo['id']}/members", json={"email": "Bob@Example.com", "role": "admin"}, user=alice
+        f"{API}/projects/{apollo['id']}/members",
+        json={"email": "Bob@Example.com", "role": "admin"},
+        user=alice,
     )
 
     assert response.status_code == 201
     body = response.json()
     assert (body["user_id"], body["email"], body["display_name"], body["role"]) == (
-        str(bob.id), "bob@example.com", "Bob", "admin"
+        str(bob.id),
+        "bob@example.com",
+        "Bob",
+        "admin",
     )
 
 
@@ -38,7 +43,9 @@ async def test_adding_an_existing_member_answers_409(harness, alice, bob, apollo
 
 
 async def test_the_owner_cannot_be_added_again(harness, alice, apollo):  # type: ignore[no-untyped-def]
-    response = await harness.post(f"{API}/projects/{apollo['id']}/members", json={"email": alice.email}, user=alice)
+    response = await harness.post(
+        f"{API}/projects/{apollo['id']}/members", json={"email": alice.email}, user=alice
+    )
 
     assert response.status_code == 409
 
@@ -50,7 +57,9 @@ async def test_members_are_listed_owner_first(harness, alice, bob, carol, apollo
     response = await harness.get(f"{API}/projects/{apollo['id']}/members", user=bob)
 
     assert [(m["email"], m["role"]) for m in response.json()["items"]] == [
-        ("alice@example.com", "owner"), ("bob@example.com", "member"), ("carol@example.com", "admin"),
+        ("alice@example.com", "owner"),
+        ("bob@example.com", "member"),
+        ("carol@example.com", "admin"),
     ]
 
 
@@ -101,7 +110,9 @@ async def test_a_repeated_registration_event_keeps_one_directory_entry(harness, 
     envelope = await harness.publish(UserRegistered(user_id=dave.id, email=dave.email, display_name="Dave"))
 
     await harness.deliver(envelope)
-    response = await harness.post(f"{API}/projects/{apollo['id']}/members", json={"email": dave.email}, user=alice)
+    response = await harness.post(
+        f"{API}/projects/{apollo['id']}/members", json={"email": dave.email}, user=alice
+    )
 
     assert response.status_code == 201
     assert response.json()["display_name"] == "Dave"

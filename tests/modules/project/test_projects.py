@@ -81,7 +81,9 @@ async def test_updating_with_a_stale_version_answers_412(harness, alice, apollo)
 
 
 async def test_description_can_be_cleared_with_null(harness, alice):  # type: ignore[no-untyped-def]
-    project = (await harness.post(f"{API}/projects", json={"name": "A", "description": "x"}, user=alice)).json()
+    project = (
+        await harness.post(f"{API}/projects", json={"name": "A", "description": "x"}, user=alice)
+    ).json()
 
     response = await harness.patch(f"{API}/projects/{project['id']}", json={"description": None}, user=alice)
 

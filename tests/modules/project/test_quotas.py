@@ -69,7 +69,9 @@ async def test_the_owners_plan_limits_members_per_project(harness, alice, apollo
         await add_member(harness, alice, apollo, await registered(harness, f"m{i}@example.com"))
     extra = await registered(harness, "extra@example.com")
 
-    response = await harness.post(f"{API}/projects/{apollo['id']}/members", json={"email": extra.email}, user=alice)
+    response = await harness.post(
+        f"{API}/projects/{apollo['id']}/members", json={"email": extra.email}, user=alice
+    )
 
     assert response.status_code == 403
     assert response.json()["type"].endswith("/quota-exceeded")
@@ -82,7 +84,9 @@ async def test_an_upgrade_lifts_the_member_limit(harness, alice, apollo):  # typ
     extra = await registered(harness, "extra@example.com")
 
     await subscribe(harness, alice, "team", projects=50, members=50)
-    response = await harness.post(f"{API}/projects/{apollo['id']}/members", json={"email": extra.email}, user=alice)
+    response = await harness.post(
+        f"{API}/projects/{apollo['id']}/members", json={"email": extra.email}, user=alice
+    )
 
     assert response.status_code == 201
 

@@ -54,25 +54,41 @@ async def test_sort_orders(harness, alice, apollo):  # type: ignore[no-untyped-d
     await create_task(harness, alice, apollo, title="high-none", priority="high")
 
     assert await titles(harness, alice, apollo, "sort=created_at") == [
-        "low-late", "urgent-none", "medium-early", "high-none"
+        "low-late",
+        "urgent-none",
+        "medium-early",
+        "high-none",
     ]
     assert await titles(harness, alice, apollo, "sort=-created_at") == [
-        "high-none", "medium-early", "urgent-none", "low-late"
+        "high-none",
+        "medium-early",
+        "urgent-none",
+        "low-late",
     ]
     assert await titles(harness, alice, apollo, "sort=due_date") == [
-        "medium-early", "low-late", "urgent-none", "high-none"
+        "medium-early",
+        "low-late",
+        "urgent-none",
+        "high-none",
     ]
     assert await titles(harness, alice, apollo, "sort=priority") == [
-        "urgent-none", "high-none", "medium-early", "low-late"
+        "urgent-none",
+        "high-none",
+        "medium-early",
+        "low-late",
     ]
 
 
 async def test_a_cursor_from_another_sort_answers_422(harness, alice, apollo):  # type: ignore[no-untyped-def]
     for _ in range(3):
         await create_task(harness, alice, apollo)
-    cursor = (await harness.get(f"{API}/projects/{apollo['id']}/tasks?limit=1", user=alice)).json()["next_cursor"]
+    cursor = (await harness.get(f"{API}/projects/{apollo['id']}/tasks?limit=1", user=alice)).json()[
+        "next_cursor"
+    ]
 
-    response = await harness.get(f"{API}/projects/{apollo['id']}/tasks?sort=priority&cursor={cursor}", user=alice)
+    response = await harness.get(
+        f"{API}/projects/{apollo['id']}/tasks?sort=priority&cursor={cursor}", user=alice
+    )
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "cursor"

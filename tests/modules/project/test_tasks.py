@@ -6,11 +6,18 @@ from tests.modules.project.factories import API, add_member, create_task
 
 
 async def test_creating_a_task_answers_it_with_defaults(harness, alice, apollo):  # type: ignore[no-untyped-def]
-    response = await harness.post(f"{API}/projects/{apollo['id']}/tasks", json={"title": " Launch "}, user=alice)
+    response = await harness.post(
+        f"{API}/projects/{apollo['id']}/tasks", json={"title": " Launch "}, user=alice
+    )
 
     assert response.status_code == 201
     body = response.json()
-    assert (body["title"], body["status"], body["priority"], body["labels"]) == ("Launch", "todo", "medium", [])
+    assert (body["title"], body["status"], body["priority"], body["labels"]) == (
+        "Launch",
+        "todo",
+        "medium",
+        [],
+    )
     assert (body["assignee_id"], body["due_date"], body["description"]) == (None, None, None)
     assert (body["project_id"], body["version"]) == (apollo["id"], 1)
     assert response.headers["ETag"] == '"1"'
@@ -20,8 +27,14 @@ async def test_creating_a_task_keeps_every_field(harness, alice, bob, apollo):  
     await add_member(harness, alice, apollo, bob)
 
     task = await create_task(
-        harness, alice, apollo, description="d", priority="urgent", due_date="2026-12-24",
-        assignee_id=str(bob.id), labels=["ops", "q4", "ops"],
+        harness,
+        alice,
+        apollo,
+        description="d",
+        priority="urgent",
+        due_date="2026-12-24",
+        assignee_id=str(bob.id),
+        labels=["ops", "q4", "ops"],
     )
 
     fetched = (await harness.get(f"{API}/tasks/{task['id']}", user=bob)).json()
@@ -52,7 +65,10 @@ async def test_changing_a_task_bumps_its_version(harness, alice, apollo):  # typ
     body = response.json()
     assert response.status_code == 200
     assert (body["status"], body["priority"], body["due_date"], body["labels"]) == (
-        "in_progress", "high", "2027-01-01", ["a"]
+        "in_progress",
+        "high",
+        "2027-01-01",
+        ["a"],
     )
     assert (body["version"], response.headers["ETag"]) == (2, '"2"')
 
