@@ -12,6 +12,7 @@ from sqlalchemy import select
 from cloudtaskhub.cli import open_runtime, run_cli
 from cloudtaskhub.db.migrations import make_revision, upgrade
 from cloudtaskhub.settings import load_settings
+from entrypoints.docs import contracts, docs
 from entrypoints.registry import ALL_MODULES, select_modules
 from entrypoints.split import dev
 
@@ -190,6 +191,8 @@ for _module in ALL_MODULES:
         main.add_command(_module.cli, name=_module.name)
 
 main.add_command(dev)
+main.add_command(docs)
+main.add_command(contracts)
 
 if __name__ == "__main__":
     main()
