@@ -13,7 +13,6 @@ import advanced_alchemy.types
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "08422911cc28"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
