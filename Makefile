@@ -52,3 +52,4 @@ clean: ## Remove the venv, local data and caches
 
 -include deploy/deploy.mk
 -include deploy/observability.mk
+-include deploy/bench.mk
