@@ -378,7 +378,9 @@ function placeCard(task, notice) {
   list.querySelector(".empty")?.remove();
   list.prepend(card(task, notice));
   for (const [status] of COLUMNS) {
-    const cards = document.querySelectorAll(`ul.cards[data-status="${status}"] li.card`).length;
+    const column = document.querySelector(`ul.cards[data-status="${status}"]`);
+    const cards = column.querySelectorAll("li.card").length;
+    if (!cards && !column.querySelector(".empty")) column.append(h("li", { class: "empty muted" }, "Nothing here."));
     document.querySelector(`[data-count-for="${status}"]`).textContent = String(cards);
   }
   const summary = document.getElementById("project-summary");
