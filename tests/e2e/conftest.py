@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from cloudtaskhub.app import create_app
-from cloudtaskhub.testing import test_settings
-from entrypoints.registry import ALL_MODULES
 from entrypoints.split import SplitStack, free_port, kafka_environment, start_broker, start_server, wait_ready
 
 #: Heartbeats every second, so the status page settles quickly.
@@ -22,16 +19,7 @@ FAST = {
     "CTH_HEARTBEAT_INTERVAL_SECONDS": "1",
     "CTH_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
     "CTH_LOG_FORMAT": "text",
-    "CTH_DB_BOOTSTRAP": "create",
 }
-
-
-@pytest.fixture(scope="session")
-def served_paths(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """Paths the registry's modules serve; the scenario covers what is built."""
-    data = tmp_path_factory.mktemp("paths")
-    app = create_app(ALL_MODULES, test_settings(f"sqlite+aiosqlite:///{data / 'x.db'}", str(data)))
-    return {route.path for route in app.routes}
 
 
 def _all_in_one(run_dir: Path, env: dict[str, str]) -> Iterator[str]:

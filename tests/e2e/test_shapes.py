@@ -10,17 +10,17 @@ from tests.e2e.scenario import Scenario, Shape
 pytestmark = pytest.mark.e2e
 
 
-def test_the_scenario_passes_against_all_in_one_on_the_in_process_bus(all_in_one_memory, served_paths):  # type: ignore[no-untyped-def]
-    Scenario(all_in_one_memory, Shape(split=False, bus="memory"), served_paths).run()
+def test_the_scenario_passes_against_all_in_one_on_the_in_process_bus(all_in_one_memory):  # type: ignore[no-untyped-def]
+    Scenario(all_in_one_memory, Shape(split=False, bus="memory")).run()
 
 
 @pytest.mark.kafka
-def test_the_scenario_passes_against_all_in_one_on_kafka(all_in_one_kafka, served_paths):  # type: ignore[no-untyped-def]
-    Scenario(all_in_one_kafka, Shape(split=False, bus="kafka"), served_paths).run()
+def test_the_scenario_passes_against_all_in_one_on_kafka(all_in_one_kafka):  # type: ignore[no-untyped-def]
+    Scenario(all_in_one_kafka, Shape(split=False, bus="kafka")).run()
 
 
 @pytest.mark.kafka
-def test_the_scenario_passes_against_six_processes_behind_traefik(split_stack: SplitStack, served_paths):  # type: ignore[no-untyped-def]
-    Scenario(split_stack.url, Shape(split=True, bus="kafka"), served_paths).run()
+def test_the_scenario_passes_against_six_processes_behind_traefik(split_stack: SplitStack):  # type: ignore[no-untyped-def]
+    Scenario(split_stack.url, Shape(split=True, bus="kafka")).run()
 
     assert len(split_stack.servers) == 6
