@@ -82,8 +82,20 @@ def _trace_ids(record: logging.LogRecord) -> tuple[str | None, str | None]:
     return None, None
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at emit time (a test runner swaps it per test)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name("cloudtaskhub")
     json_mode = settings.log_format == "json"
     handler.setFormatter(JsonFormatter() if json_mode else TextFormatter())
@@ -91,6 +103,12 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
     root.propagate = False
+    everything = logging.getLogger()
+    # A previous configuration's handler (tests configure many apps) leaves first.
+    everything.handlers[:] = [h for h in everything.handlers if h.get_name() != "cloudtaskhub"]
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers[:] = [h for h in server_logger.handlers if h.get_name() != "cloudtaskhub"]
     if json_mode:
         for name in _SERVER_LOGGERS:
             server_logger = logging.getLogger(name)
@@ -98,6 +116,4 @@ def configure_logging(settings: Settings) -> None:
             server_logger.propagate = False
         # Third-party warnings (SQLAlchemy, aiokafka, OpenTelemetry) as JSON too; other
         # handlers on the root logger (a test runner's capture) stay.
-        everything = logging.getLogger()
-        everything.handlers[:] = [h for h in everything.handlers if h.get_name() != "cloudtaskhub"]
         everything.addHandler(handler)
