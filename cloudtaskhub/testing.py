@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar, cast
@@ -36,7 +36,7 @@ from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.security import ALGORITHM
 from cloudtaskhub.settings import Settings, load_settings
 
-__all__ = ["ModuleHarness", "RecordingBus", "TestUser", "test_settings"]
+__all__ = ["ModuleHarness", "RecordingBus", "Stimulus", "TestUser", "test_settings"]
 
 E = TypeVar("E", bound=Event)
 
@@ -103,6 +103,31 @@ class TestUser:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+class Stimulus:
+    """Something done to the system, then waited on:
+    `await harness.stimulate(harness.post(...)).wait_for(TaskAssigned, where=...)`."""
+
+    def __init__(self, harness: ModuleHarness, action: Awaitable[Any]) -> None:
+        self._harness = harness
+        self._action = action
+        self._done = False
+        #: What the action returned (e.g. the HTTP response), once awaited.
+        self.result: Any = None
+
+    async def run(self) -> Any:
+        if not self._done:
+            self._done = True
+            self.result = await self._action
+        return self.result
+
+    async def wait_for(
+        self, event_type: type[E], where: Callable[[E], bool] = lambda _: True, timeout: float = 2.0
+    ) -> E:
+        """Run the action, then wait for an event of `event_type` matching `where`."""
+        await self.run()
+        return await self._harness.expect(event_type, where=where, timeout=timeout)
 
 
 class ModuleHarness:
@@ -208,6 +233,10 @@ class ModuleHarness:
     async def settle(self) -> None:
         """Deliver every pending outbox row and wait for the handlers it triggers."""
         await self.runtime.drain()
+
+    def stimulate(self, action: Awaitable[Any]) -> Stimulus:
+        """Wrap a stimulus (`harness.post(...)`, `harness.publish(...)`) to wait on its events."""
+        return Stimulus(self, action)
 
     # -- expectations --------------------------------------------------------
 
