@@ -63,8 +63,8 @@ if sync_api is not None:
     expect.set_options(timeout=20_000)  # reads through events settle eventually, never instantly
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _needs_a_browser() -> None:
+def requires_a_browser() -> None:
+    """Skip, saying what to install, when Chromium or Playwright is missing."""
     if SKIP_REASON:
         pytest.skip(SKIP_REASON)
 
@@ -72,6 +72,7 @@ def _needs_a_browser() -> None:
 @pytest.fixture(scope="module")
 def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`cloudtaskhub serve --modules all`: in-process bus, SQLite in a temporary folder."""
+    requires_a_browser()
     run_dir = tmp_path_factory.mktemp("console")
     port = free_port()
     env = {
@@ -93,6 +94,7 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def browser() -> Iterator[Any]:
     # Module scope: the sync API runs its own event loop, which must be gone before
     # another module's asyncio tests start.
+    requires_a_browser()
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -131,11 +133,11 @@ class Console:
 
 
 @pytest.fixture
-def open_console(browser: Any, all_in_one: str) -> Iterator[Callable[..., Console]]:
+def open_console(browser: Any) -> Iterator[Callable[..., Console]]:
     """A new browser context (its own sessionStorage) per call: one per user."""
     contexts: list[Any] = []
 
-    def open_(base_url: str = all_in_one, **context_options: Any) -> Console:
+    def open_(base_url: str, **context_options: Any) -> Console:
         context = browser.new_context(**{"viewport": {"width": 1280, "height": 860}, **context_options})
         contexts.append(context)
         return Console(context.new_page(), base_url).open()

@@ -41,7 +41,7 @@ def _add_tasks(base_url: str, project_id: str) -> None:
 
 def test_wrong_password_shows_the_problem_details(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, "wrong@example.com", "Wrong")
-    console = open_console()
+    console = open_console(all_in_one)
 
     console.page.get_by_label("Email").fill("wrong@example.com")
     console.page.get_by_label("Password").fill("not the password")
@@ -55,8 +55,8 @@ def test_wrong_password_shows_the_problem_details(open_console, all_in_one):  # 
 def test_assignee_is_notified_live_and_the_summary_follows_the_board(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, "alice@example.com", "Alice")
     register(all_in_one, "bob@example.com", "Bob")
-    alice = open_console().sign_in("alice@example.com")
-    bob = open_console().sign_in("bob@example.com")
+    alice = open_console(all_in_one).sign_in("alice@example.com")
+    bob = open_console(all_in_one).sign_in("bob@example.com")
     expect(bob.page.locator("#unread")).to_have_text("0")
     _create_project_with_task(alice, "Apollo", "Write the launch notes")
     alice.page.get_by_text("Members", exact=True).click()
@@ -89,7 +89,7 @@ def test_assignee_is_notified_live_and_the_summary_follows_the_board(open_consol
 
 def test_a_card_changed_elsewhere_says_so_and_reloads(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, "carol@example.com", "Carol")
-    carol = open_console().sign_in("carol@example.com")
+    carol = open_console(all_in_one).sign_in("carol@example.com")
     _create_project_with_task(carol, "Gemini", "Pick a name")
     task_id = carol.page.locator("li.card").first.get_attribute("data-task-id")
     httpx.patch(
@@ -108,7 +108,7 @@ def test_a_card_changed_elsewhere_says_so_and_reloads(open_console, all_in_one):
 
 def test_filters_narrow_the_board(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, "dave@example.com", "Dave")
-    dave = open_console().sign_in("dave@example.com")
+    dave = open_console(all_in_one).sign_in("dave@example.com")
     _create_project_with_task(dave, "Mercury", "Urgent thing")
     dave.page.get_by_label("Task title").fill("Calm thing")
     dave.page.get_by_label("Labels").fill("")
@@ -124,7 +124,7 @@ def test_filters_narrow_the_board(open_console, all_in_one):  # type: ignore[no-
 
 def test_admin_sees_six_modules_and_the_event_chart(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, ADMIN, "Admin")
-    admin = open_console().sign_in(ADMIN)
+    admin = open_console(all_in_one).sign_in(ADMIN)
 
     admin.page.get_by_role("link", name="System").click()
 
@@ -138,7 +138,7 @@ def test_admin_sees_six_modules_and_the_event_chart(open_console, all_in_one):  
 
 def test_members_have_no_system_view(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, "erin@example.com", "Erin")
-    erin = open_console().sign_in("erin@example.com")
+    erin = open_console(all_in_one).sign_in("erin@example.com")
 
     erin.page.goto(f"{all_in_one}/console#/system")
 
@@ -148,7 +148,7 @@ def test_members_have_no_system_view(open_console, all_in_one):  # type: ignore[
 
 def test_sign_out_returns_to_sign_in_and_forgets_the_tokens(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, "fay@example.com", "Fay")
-    fay = open_console().sign_in("fay@example.com")
+    fay = open_console(all_in_one).sign_in("fay@example.com")
 
     fay.page.get_by_role("button", name="Sign out").click()
 
@@ -160,7 +160,7 @@ def test_sign_out_returns_to_sign_in_and_forgets_the_tokens(open_console, all_in
 
 def test_at_phone_width_the_columns_stack(open_console, all_in_one):  # type: ignore[no-untyped-def]
     register(all_in_one, "gus@example.com", "Gus")
-    gus = open_console(viewport={"width": 375, "height": 740}).sign_in("gus@example.com")
+    gus = open_console(all_in_one, viewport={"width": 375, "height": 740}).sign_in("gus@example.com")
     _create_project_with_task(gus, "Vostok", "Fit on a phone")
 
     boxes = [gus.page.locator(f'section.column[data-status="{s}"]').bounding_box() for s in ("todo", "done")]
