@@ -147,8 +147,16 @@ class _Switch(SpanProcessor):
         return processor.force_flush(timeout_millis) if processor is not None else True
 
 
+class _OutageFilter(logging.Filter):
+    """Drops the exporter's per-batch connection complaints: `_QuietExporter` reports outages."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Transient error", "Failed to export"))
+
+
 _lock = threading.Lock()
 _switch: _Switch | None = None
+_EXPORTER_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 
 
 def _default_sampler() -> Sampler:
@@ -178,6 +186,7 @@ def configure_tracing(settings: Settings, service_name: str) -> None:
             _switch = _Switch()
             provider.add_span_processor(_switch)
             trace.set_tracer_provider(provider)
+            logging.getLogger(_EXPORTER_LOGGER).addFilter(_OutageFilter())
         endpoint = settings.otel_exporter_otlp_endpoint.strip().rstrip("/")
         if endpoint == _switch.endpoint:
             return
