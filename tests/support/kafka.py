@@ -82,7 +82,7 @@ class RecordingConsumer:
         return self._sources
 
     def handles(self, type_: str) -> bool:
-        return True
+        return "*" in self._sources or type_.split(".")[1] in self._sources
 
     async def handle(self, envelope: Envelope) -> None:
         self.started += 1
