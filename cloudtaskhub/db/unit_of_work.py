@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.context import correlation_id
+from cloudtaskhub.db.engines import READ_ONLY
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.events.tables import EventTables
 
@@ -90,4 +91,5 @@ class UnitOfWork:
             yield active.session
             return
         async with self.sessionmaker() as session:
+            await session.connection(execution_options={READ_ONLY: True})
             yield session
