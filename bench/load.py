@@ -22,6 +22,10 @@ from bench.common import LOAD_CPUS
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 
 
+class NoCompletedRequests(RuntimeError):
+    """Every request of a run was still in flight at its end."""
+
+
 @dataclass(frozen=True)
 class LoadResult:
     requests: int
@@ -104,6 +108,8 @@ def _run(
         raise RuntimeError(f"wrk failed ({run.returncode}): {run.stdout}\n{run.stderr}")
     data = json.loads(line.removeprefix("WRKJSON "))
     duration = data["duration_us"] / 1e6
+    if not data["requests"]:  # wrk reports 0 µs percentiles when nothing completed
+        raise NoCompletedRequests(f"no request to {url} completed within {seconds:.0f}s")
     return LoadResult(
         requests=data["requests"],
         seconds=duration,
