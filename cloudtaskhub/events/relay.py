@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ from cloudtaskhub.events.versions import DualPublishing
 from cloudtaskhub.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from cloudtaskhub.events.bus import Bus
     from cloudtaskhub.runtime import ModuleRuntime
 
@@ -99,41 +102,60 @@ class Relay:
         if len(self._inflight) >= self._max_inflight:
             return False
         outbox = self._module.tables.outbox
-        async with self._module.uow.sessionmaker() as session, session.begin():
-            query: Any = (
-                select(outbox)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.seq)
-                .limit(self._batch)
-            )
-            if self._inflight:
-                query = query.where(outbox.c.seq.not_in(list(self._inflight)))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+        query: Any = (
+            select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self._batch)
+        )
+        if self._inflight:
+            query = query.where(outbox.c.seq.not_in(list(self._inflight)))
+        if self._module.engine.dialect.name == "postgresql":
+            # Claim the rows until they are handed over, so replicas never send them too.
+            async with self._module.uow.sessionmaker() as session, session.begin():
+                rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+                if not rows:
+                    return False
+                done = await self._hand_over(rows)
+                if done:
+                    await self._mark_published(session, done)
+            return len(rows) == self._batch
+        # SQLite has no row locks: holding its one write lock while the bus answers
+        # (a broker round trip on Kafka) would stall every writer of the process. Read,
+        # hand over, then mark in a short transaction; a second relay on the same file
+        # could send a row twice, which consumers' inboxes absorb.
+        async with self._module.uow.read() as session:
             rows = (await session.execute(query)).all()
-            if not rows:
-                return False
-            spans = [self._producer_span(row) for row in rows]
-            envelopes = [self._envelope(row, span) for row, span in zip(rows, spans, strict=True)]
-            try:
-                settled = await self._publish(envelopes)
-            finally:
-                for span in spans:
-                    span.end()
-            done = []
-            for row, future in zip(rows, settled, strict=True):
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    done.append(row.seq)
-                else:
-                    self._inflight[row.seq] = future
-                    future.add_done_callback(functools.partial(self._on_settled, row.seq))
-            if done:
-                await session.execute(
-                    update(outbox).where(outbox.c.seq.in_(done)).values(published_at=self._module.clock.now())
-                )
-            for envelope in envelopes:
-                EVENTS_PUBLISHED.labels(self._module.name, envelope.type).inc()
+        if not rows:
+            return False
+        done = await self._hand_over(rows)
+        if done:
+            async with self._module.uow.sessionmaker() as session, session.begin():
+                await self._mark_published(session, done)
         return len(rows) == self._batch
+
+    async def _hand_over(self, rows: Sequence[Any]) -> list[int]:
+        """Publish `rows`; the seqs the bus settled at once (the rest settle later)."""
+        spans = [self._producer_span(row) for row in rows]
+        envelopes = [self._envelope(row, span) for row, span in zip(rows, spans, strict=True)]
+        try:
+            settled = await self._publish(envelopes)
+        finally:
+            for span in spans:
+                span.end()
+        done = []
+        for row, future in zip(rows, settled, strict=True):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                done.append(row.seq)
+            else:
+                self._inflight[row.seq] = future
+                future.add_done_callback(functools.partial(self._on_settled, row.seq))
+        for envelope in envelopes:
+            EVENTS_PUBLISHED.labels(self._module.name, envelope.type).inc()
+        return done
+
+    async def _mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
+        outbox = self._module.tables.outbox
+        await session.execute(
+            update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=self._module.clock.now())
+        )
 
     async def _publish(self, envelopes: list[Envelope]) -> list[asyncio.Future[None]]:
         """Publish each envelope after its older versions; one future per envelope."""
