@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run split test lint format lock clean
+.PHONY: help install run split test lint docs format lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,11 +26,13 @@ run: $(STAMP) ## Serve all six modules on http://127.0.0.1:8000 (SQLite, in-proc
 split: $(STAMP) ## Run the split shape locally: Tansu broker, six module processes, Traefik on :8080
 	$(BIN)/cloudtaskhub dev split
 
-lint: $(STAMP) ## Boundaries (import-linter), ruff, mypy --strict on the kernel, deploy-file validators
+lint: $(STAMP) ## Boundaries, ruff, mypy --strict (kernel), generated docs fresh, contract gate, deploy files
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/cloudtaskhub docs --check
+	$(BIN)/cloudtaskhub contracts check --against contracts.lock
 	$(MAKE) --no-print-directory lint-deploy
 
 test: lint ## Lint, then every test (SQLite; PostgreSQL too when CTH_TEST_DATABASE_URL is set; Kafka and e2e on loopback)
@@ -42,6 +44,9 @@ lock: ## Re-resolve dependencies and rewrite requirements/constraints.txt
 	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
 	.lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements/constraints.txt
 	rm -rf .lockvenv
+
+docs: $(STAMP) ## Regenerate docs/generated (AsyncAPI, OpenAPI, Mermaid module map and canvases)
+	$(BIN)/cloudtaskhub docs
 
 format: $(STAMP) ## Format and autofix
 	$(BIN)/ruff format .
