@@ -41,7 +41,7 @@ test: lint ## Lint, then every test (SQLite; PostgreSQL too when CTH_TEST_DATABA
 
 lock: ## Re-resolve dependencies and rewrite requirements/constraints.txt
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
+	.lockvenv/bin/python -m pip install --quiet -e '.[dev,bench]'
 	.lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements/constraints.txt
 	rm -rf .lockvenv
 
