@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cloudtaskhub.module import HandlerContext, Subscription
 from modules.auth.contracts import UserRegistered
 from modules.billing.contracts import SubscriptionChanged
@@ -22,7 +24,7 @@ async def update_quotas_when_subscription_changed(event: SubscriptionChanged, ct
     )
 
 
-subscriptions = [
+subscriptions: list[Subscription[Any]] = [
     Subscription(UserRegistered, add_to_directory_when_user_registered),
     Subscription(SubscriptionChanged, update_quotas_when_subscription_changed),
 ]

@@ -29,7 +29,7 @@ __all__ = [
 
 #: Text without NUL characters (PostgreSQL cannot store them) and not blank.
 TEXT = r"^[^\x00]*$"
-LINE = r"^[^\x00]*\S[^\x00]*$"
+LINE = r"^[^\x00]*[^\x00\s][^\x00]*$"
 
 Name = Annotated[
     str, msgspec.Meta(min_length=1, max_length=200, pattern=LINE, description="1–200 characters")

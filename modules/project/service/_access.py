@@ -72,7 +72,7 @@ async def serialize_per(session: AsyncSession, key: UUID) -> None:
     PostgreSQL: a transaction-scoped advisory lock. SQLite needs nothing: the
     kernel begins every transaction IMMEDIATE, so writers already queue.
     """
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"project:{key}"}
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, or_
 
 from modules.project.errors import UnknownCursor
 
-__all__ = ["Ordering", "decode_position"]
+__all__ = ["Ordering", "decode_position", "moment"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,14 @@ class Ordering:
         if self.nulls_last:
             condition = or_(condition, self.key.is_(None))
         return condition
+
+
+def moment(value: Any) -> datetime:
+    """A cursor's timestamp: ISO 8601 with an offset (a naive one is not ours)."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("timestamp without offset")
+    return parsed
 
 
 def decode_position(

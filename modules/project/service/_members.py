@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +21,7 @@ from modules.project.errors import (
 )
 from modules.project.models import DirectoryUserModel, MemberModel, TaskModel
 from modules.project.service._access import MANAGERS, limits_of, load_membership
-from modules.project.service._keyset import Ordering, decode_position
+from modules.project.service._keyset import Ordering, decode_position, moment
 from modules.project.service._views import MemberView, PageOf
 
 __all__ = ["MemberService", "provide_member_service"]
@@ -79,7 +78,7 @@ class MemberService:
         self, caller: UUID, project_id: UUID, limit: int, position: list[Any] | None
     ) -> PageOf[MemberView]:
         """The project's members in the order they joined (the owner first). Raises ProjectNotFound."""
-        after = decode_position(position, _BY_JOINING.name, datetime.fromisoformat)
+        after = decode_position(position, _BY_JOINING.name, moment)
         query = (
             select(MemberModel, DirectoryUserModel.email, DirectoryUserModel.display_name)
             .outerjoin(DirectoryUserModel, DirectoryUserModel.user_id == MemberModel.user_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +21,7 @@ from modules.project.errors import (
 )
 from modules.project.models import MemberModel, ProjectModel, TaskModel
 from modules.project.service._access import MANAGERS, limits_of, load_membership, serialize_per
-from modules.project.service._keyset import Ordering, decode_position
+from modules.project.service._keyset import Ordering, decode_position, moment
 from modules.project.service._views import PageOf, ProjectView
 
 __all__ = ["ProjectService", "provide_project_service"]
@@ -83,7 +82,7 @@ class ProjectService:
         self, user_id: UUID, limit: int, position: list[Any] | None
     ) -> PageOf[ProjectView]:
         """The projects the caller is a member (or the owner) of, oldest first."""
-        after = decode_position(position, _BY_CREATION.name, datetime.fromisoformat)
+        after = decode_position(position, _BY_CREATION.name, moment)
         query = (
             select(ProjectModel, MemberModel.role)
             .join(MemberModel, MemberModel.project_id == ProjectModel.id)

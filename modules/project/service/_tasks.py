@@ -21,7 +21,7 @@ from modules.project.contracts import TaskAssigned, TaskCreated, TaskDeleted, Ta
 from modules.project.errors import AssigneeNotMember, StaleTask, TaskNotFound
 from modules.project.models import MemberModel, ProjectModel, TaskLabelModel, TaskModel
 from modules.project.service._access import load_membership
-from modules.project.service._keyset import Ordering, decode_position
+from modules.project.service._keyset import Ordering, decode_position, moment
 from modules.project.service._views import PageOf, TaskView
 
 __all__ = [
@@ -73,8 +73,8 @@ class TaskFilter:
 
 
 def _int_key(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("not an integer")
+    if isinstance(value, bool) or not isinstance(value, int) or value not in PRIORITY_RANK.values():
+        raise TypeError("not a priority rank")
     return value
 
 
@@ -91,14 +91,14 @@ _ORDERINGS: dict[str, tuple[Ordering, Callable[[TaskView], Any], Callable[[Any],
     "created_at": (
         Ordering("tasks:created_at", TaskModel.created_at, TaskModel.id),
         lambda t: t.created_at.isoformat(),
-        datetime.fromisoformat,
+        moment,
     ),
     "-created_at": (
         Ordering(
             "tasks:-created_at", TaskModel.created_at, TaskModel.id, key_descending=True, id_descending=True
         ),
         lambda t: t.created_at.isoformat(),
-        datetime.fromisoformat,
+        moment,
     ),
     "due_date": (
         Ordering("tasks:due_date", TaskModel.due_date, TaskModel.id, nulls_last=True),
@@ -166,7 +166,7 @@ async def _is_member(session: AsyncSession, project_id: UUID, user_id: UUID) -> 
 
 async def _load_task(session: AsyncSession, task_id: UUID, caller: UUID) -> TaskModel:
     """The task, if the caller is a member of its project; else TaskNotFound."""
-    task = await session.scalar(
+    task: TaskModel | None = await session.scalar(
         select(TaskModel)
         .join(MemberModel, MemberModel.project_id == TaskModel.project_id)
         .where(TaskModel.id == task_id, MemberModel.user_id == caller)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 __all__ = ["MemberView", "PageOf", "ProjectView", "TaskView"]
@@ -56,4 +56,4 @@ class TaskView:
 @dataclass(frozen=True)
 class PageOf(Generic[T]):
     items: list[T]
-    next_cursor: list[object] | None
+    next_cursor: list[Any] | None

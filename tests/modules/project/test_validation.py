@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cloudtaskhub.http.pagination import encode_cursor
 from tests.modules.project.factories import API, create_task
 
 LONG = "x" * 201
@@ -133,3 +134,32 @@ async def test_no_input_answers_500(harness, alice, apollo, method, path, body):
     response = await harness.request(method, API + path.format(p=apollo["id"]), user=alice, **kwargs)
 
     assert response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        (
+            "/projects/{p}/tasks",
+            ["tasks:created_at", "2026-01-01T00:00:00", "00000000-0000-0000-0000-000000000000"],
+        ),
+        (
+            "/projects/{p}/tasks?sort=priority",
+            ["tasks:priority", 10**30, "00000000-0000-0000-0000-000000000000"],
+        ),
+        ("/projects/{p}/tasks?sort=due_date", ["tasks:due_date", "2026-99-01", "x"]),
+        ("/projects/{p}/tasks?sort=due_date", ["tasks:due_date", 5, None]),
+        ("/projects", ["projects", None, None]),
+        ("/projects/{p}/members", ["members", "yesterday", 1]),
+        ("/projects/{p}/members", {"a": 1}),
+    ],
+)
+async def test_a_forged_cursor_answers_422(harness, alice, apollo, path, cursor):  # type: ignore[no-untyped-def]
+    separator = "&" if "?" in path else "?"
+
+    response = await harness.get(
+        API + path.format(p=apollo["id"]) + f"{separator}cursor={encode_cursor(cursor)}", user=alice
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "cursor"
