@@ -88,8 +88,11 @@ class KafkaBus:
             "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
             "rebalance_timeout_ms": settings.kafka_session_timeout_ms,
         }
+        # A rebalance waits for our revocation; finishing a handler must not take so
+        # long that the group gives up on this member.
+        grace = min(HANDLER_GRACE_SECONDS, settings.kafka_session_timeout_ms / 2000)
         for consumer in consumers:
-            group = ConsumerGroup(consumer, self._reject, group_options, grace=HANDLER_GRACE_SECONDS)
+            group = ConsumerGroup(consumer, self._reject, group_options, grace=grace)
             await group.start()
             self._groups.append(group)
 

@@ -198,6 +198,10 @@ class ConsumerGroup:
                 log.warning("%s: fetch failed: %s", self.consumer.module, error)
                 await asyncio.sleep(1.0)
                 continue
+            except Exception:  # keep consuming; a dead fetch loop would stall the module silently
+                log.exception("%s: unexpected error while fetching", self.consumer.module)
+                await asyncio.sleep(1.0)
+                continue
             assigned = self._kafka.assignment()
             for partition, records in batches.items():
                 if partition not in assigned:
