@@ -35,7 +35,7 @@ lint: $(STAMP) ## Boundaries, ruff, mypy --strict (kernel), generated docs fresh
 	$(BIN)/cloudtaskhub contracts check --against contracts.lock
 	$(MAKE) --no-print-directory lint-deploy
 
-test: lint ## Lint, then every test (SQLite; PostgreSQL too when CTH_TEST_DATABASE_URL is set; Kafka and e2e on loopback)
+test: lint console-deps ## Lint, then every test (SQLite; PostgreSQL too when CTH_TEST_DATABASE_URL is set; Kafka and e2e on loopback)
 	@# pytest exits 5 when a selection collects nothing; that is not a failure here.
 	$(BIN)/python -m pytest -q -p no:warnings $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
@@ -58,3 +58,4 @@ clean: ## Remove the venv, local data and caches
 -include deploy/deploy.mk
 -include deploy/observability.mk
 -include deploy/bench.mk
+-include deploy/console.mk

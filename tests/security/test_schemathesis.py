@@ -29,7 +29,8 @@ def check_response(case, caller) -> None:  # type: ignore[no-untyped-def]
 
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
     if response.status_code >= 400:
-        assert response.headers["content-type"].startswith("application/problem+json"), response.text
+        content_type = response.headers.get("content-type", [""])  # schemathesis: name -> list of values
+        assert content_type[0].startswith("application/problem+json"), response.text
         problem = response.json()
         assert problem["status"] == response.status_code
         assert {"type", "title", "detail", "instance"} <= set(problem)
