@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
 
 import msgspec
 from litestar.params import Parameter
@@ -30,9 +32,21 @@ class PageRequest:
     limit: int
     cursor: str | None
 
-    def position(self) -> list[Any] | None:
-        """The decoded keyset values, or None on the first page."""
-        return decode_cursor(self.cursor) if self.cursor else None
+    def position(self, *kinds: type) -> list[Any] | None:
+        """The decoded keyset values, or None on the first page.
+
+        With `kinds` (e.g. `datetime, UUID`), the cursor must hold exactly that many
+        values, each converted to its kind; anything else is a forged cursor and
+        answers 422 like one we never issued, never a 500 from deeper down.
+        """
+        if not self.cursor:
+            return None
+        values = decode_cursor(self.cursor)
+        if not kinds:
+            return values
+        if len(values) != len(kinds):
+            raise _forged()
+        return [_as(kind, value) for kind, value in zip(kinds, values, strict=True)]
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -44,10 +58,30 @@ def decode_cursor(cursor: str) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = msgspec.json.decode(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, msgspec.DecodeError):
-        raise RuleViolated(field="cursor", message="not a cursor this API issued") from None
+        raise _forged() from None
     if not isinstance(values, list):
-        raise RuleViolated(field="cursor", message="not a cursor this API issued")
+        raise _forged()
     return values
+
+
+def _forged() -> RuleViolated:
+    return RuleViolated(field="cursor", message="not a cursor this API issued")
+
+
+def _as(kind: type, value: Any) -> Any:
+    """`value` as `kind`: datetimes from ISO 8601 with an offset, UUIDs from strings."""
+    try:
+        if kind is datetime and isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                return moment
+        elif kind is UUID and isinstance(value, str):
+            return UUID(value)
+        elif kind in (str, int, float) and type(value) is kind:
+            return value
+    except ValueError:
+        pass
+    raise _forged()
 
 
 def provide_page_request(

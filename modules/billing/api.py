@@ -141,8 +141,8 @@ class BillingController(Controller):
     async def invoices(
         self, principal: Principal, service: BillingService, page: PageRequest
     ) -> Page[Invoice]:
-        position = page.position()
-        after = (datetime.fromisoformat(position[0]), UUID(position[1])) if position else None
+        position = page.position(datetime, UUID)
+        after = (position[0], position[1]) if position else None
         rows, last = await service.list_invoices(principal.user_id, page.limit, after)
         cursor = encode_cursor([last[0].isoformat(), str(last[1])]) if last else None
         return Page(items=[_invoice(row) for row in rows], next_cursor=cursor)

@@ -83,8 +83,8 @@ def _attempt(model: AttemptModel) -> Attempt:
 
 
 def _after(page: PageRequest) -> UUID | None:
-    position = page.position()
-    return UUID(str(position[0])) if position else None
+    position = page.position(UUID)
+    return position[0] if position else None
 
 
 def _cursor(last: UUID | None) -> str | None:
