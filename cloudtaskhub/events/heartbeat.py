@@ -66,7 +66,14 @@ async def publish_heartbeat_once(runtime: Runtime) -> Sequence[asyncio.Future[No
     """Publish one heartbeat per module; the futures settle when consumers took them."""
     envelopes = []
     for module in runtime.modules.values():
-        status = await module.outbox_status()
+        # A module whose database fails sends no heartbeat (and so shows as not alive);
+        # the other modules of this process still do.
+        try:
+            status = await module.outbox_status()
+            dead_letters = await module.dead_letter_count()
+        except Exception as error:
+            log.warning("no heartbeat for %s: %s", module.name, error)
+            continue
         beat = Heartbeat(
             module=module.name,
             process=runtime.process,
@@ -74,7 +81,7 @@ async def publish_heartbeat_once(runtime: Runtime) -> Sequence[asyncio.Future[No
             bus=runtime.bus.kind,
             outbox_backlog=status.pending,
             sent_at=runtime.clock.now(),
-            dead_letters=await module.dead_letter_count(),
+            dead_letters=dead_letters,
         )
         envelopes.append(
             Envelope(
