@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import ColumnElement, Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
@@ -88,9 +89,12 @@ class BusinessTotals:
     active_users: int
 
 
-def _live_task(project_id: UUID | None = None) -> list[object]:
+def _live_task(project_id: UUID | None = None) -> list[ColumnElement[bool]]:
     # A row without created_at is a task we heard of only through a later event so far.
-    conditions: list[object] = [TaskModel.deleted_at.is_(None), TaskModel.created_at.is_not(None)]
+    conditions: list[ColumnElement[bool]] = [
+        TaskModel.deleted_at.is_(None),
+        TaskModel.created_at.is_not(None),
+    ]
     if project_id is not None:
         conditions.append(TaskModel.project_id == project_id)
     return conditions
@@ -131,10 +135,8 @@ class AnalyticsService:
         """
         async with self._uow.transaction() as tx:
             session = tx.session
-            if session.bind.dialect.name == "postgresql":
-                await session.execute(
-                    text(f"LOCK TABLE {EventLogModel.__tablename__} IN EXCLUSIVE MODE")
-                )
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(text(f"LOCK TABLE {EventLogModel.__tablename__} IN EXCLUSIVE MODE"))
             for table in PROJECTIONS:
                 await session.execute(delete(table))
             session.expunge_all()
@@ -181,9 +183,7 @@ class AnalyticsService:
                 (
                     await session.execute(
                         select(TaskModel.created_day, func.count())
-                        .where(
-                            TaskModel.project_id == project_id, TaskModel.created_day >= first_day
-                        )
+                        .where(TaskModel.project_id == project_id, TaskModel.created_day >= first_day)
                         .group_by(TaskModel.created_day)
                     )
                 ).all()
@@ -244,9 +244,7 @@ class AnalyticsService:
         since = self._clock.now() - timedelta(hours=1)
         async with self._uow.read() as session:
             users = await _count(session, select(func.count()).select_from(UserModel))
-            projects = await _count(
-                session, select(func.count()).where(ProjectModel.deleted_at.is_(None))
-            )
+            projects = await _count(session, select(func.count()).where(ProjectModel.deleted_at.is_(None)))
             tasks = await _count(session, select(func.count()).where(*_live_task()))
             events = await _count(session, select(func.count()).where(EventLogModel.time >= since))
         return Overview(users, projects, tasks, events)
@@ -255,18 +253,14 @@ class AnalyticsService:
         """What the Prometheus business metrics show."""
         since = self._clock.now() - RECENT
         async with self._uow.read() as session:
-            created = await _count(
-                session, select(func.count()).where(TaskModel.created_at.is_not(None))
-            )
+            created = await _count(session, select(func.count()).where(TaskModel.created_at.is_not(None)))
             completed = await _count(session, select(func.count()).select_from(CompletionModel))
-            active = await _count(
-                session, select(func.count()).where(ActivityModel.last_event_at >= since)
-            )
+            active = await _count(session, select(func.count()).where(ActivityModel.last_event_at >= since))
         return BusinessTotals(created, completed, active)
 
 
-async def _count(session: AsyncSession, statement: object) -> int:
-    return int(await session.scalar(statement) or 0)  # type: ignore[call-overload]
+async def _count(session: AsyncSession, statement: Select[Any]) -> int:
+    return int(await session.scalar(statement) or 0)
 
 
 async def _replay(session: AsyncSession, row: EventLogModel) -> None:
