@@ -19,7 +19,11 @@ Terms: *log* — `analytics_events`, the source of truth, never changed;
 *completion* — one move of a task to `done` (a reopened and re-done task
 completes twice); *lead time* — from a task's creation to its (last) move to
 done; *overdue* — not done, due date before today (UTC, by the clock);
-*active user* — the actor of at least one event in the last 7 days.
+*active user* — the actor of at least one event in the last 7 days;
+*series* — `created_per_day`/`completed_per_day` list each of the last 30 days
+(UTC, today last) as `{date, count}`, days without any included as 0; tasks
+deleted later still count where they were created/completed (history), while
+`tasks_by_status`, lead time, overdue and totals count live tasks only.
 All times are the publisher's clock (the envelope `time`).
 """
 
