@@ -25,12 +25,13 @@ MODULES     := auth project billing notification analytics gateway
 SHAPES      := allinone split
 # Swarm configs are immutable: their names carry a hash of these files.
 CONFIG_FILES := deploy/postgres/init-module-databases.sh deploy/prometheus/prometheus.yml \
+                deploy/prometheus/rules/cloudtaskhub.yml \
                 deploy/grafana/provisioning/datasources/cloudtaskhub.yml \
                 deploy/grafana/provisioning/dashboards/cloudtaskhub.yml
 TRIVY_CACHE := $(VENV)/.trivy-cache
 # Every file git would see, less the local venv, data and caches.
 SECRET_SCAN_FILES := git ls-files -co --exclude-standard \
-	| grep -Ev '^(\.venv|var|\.mypy_cache|\.ruff_cache|\.pytest_cache|\.import_linter_cache)/|__pycache__/'
+	| grep -Ev '^(\.venv|var|tmp|modules/[a-z_]+/migrations|\.mypy_cache|\.ruff_cache|\.pytest_cache|\.import_linter_cache)/|__pycache__/|^\.secrets\.baseline$$'
 BUILD_ARGS  := --build-arg VERSION=$(VERSION) --build-arg VCS_REF=$(GIT_SHA)
 
 # The environment `docker stack deploy` sees: the env file, then the shape's variables.
