@@ -1,0 +1,353 @@
+"""What every fault scenario shares: a public-API client, a load generator that
+classifies each answer, and the checks "every committed task has exactly one
+notification and one analytics count" — all over HTTP, like a real client.
+
+Answers are sorted into three bins:
+- ok: 2xx;
+- clean failure: 503 problem+json from a module, 502/503/504 from Traefik while a
+  process is down, or a refused connection (nothing was accepted);
+- dirty: anything else (a 500, a dropped connection after the request was sent,
+  an unexpected 4xx) — every test asserts there are none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from entrypoints.split import Child, SplitStack, start_server, wait_ready
+
+__all__ = [
+    "Api",
+    "Load",
+    "Outcomes",
+    "Team",
+    "eventually",
+    "restart_module",
+    "rss_bytes",
+]
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery staple"
+PROBLEM_JSON = "application/problem+json"
+#: How long an event may take from commit to a reader's view once every process is up.
+EVENTUALLY = 90.0
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = EVENTUALLY) -> T:
+    """Call `probe` until it returns something truthy; fail with the last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+        except (AssertionError, KeyError, ValueError, httpx.HTTPError) as error:
+            result, last = None, error
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"not within {timeout:.0f}s: {what} (last: {last})")
+
+
+@dataclass
+class Outcomes:
+    """Thread-safe tally of answers, with a sample of each dirty one."""
+
+    ok: int = 0
+    clean: Counter[str] = field(default_factory=Counter)
+    dirty: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def requests(self) -> int:
+        return self.ok + sum(self.clean.values()) + len(self.dirty)
+
+    def record(self, what: str, call: Callable[[], httpx.Response]) -> httpx.Response | None:
+        try:
+            response = call()
+        except httpx.ConnectError:
+            self._add(clean="connection refused")
+            return None
+        except httpx.TimeoutException as error:
+            # The request may or may not have been applied; the checks read the
+            # committed state back, so a timeout counts as a clean failure.
+            self._add(clean=f"timeout ({type(error).__name__})")
+            return None
+        except httpx.HTTPError as error:
+            self._add(dirty=f"{what}: {type(error).__name__}: {error}")
+            return None
+        if response.is_success:
+            self._add()
+        elif response.status_code == 503 and response.headers.get("content-type", "").startswith(
+            PROBLEM_JSON
+        ):
+            self._add(clean="503 problem+json")
+        elif response.status_code in (502, 504) or (
+            response.status_code == 503
+            and not response.headers.get("content-type", "").startswith("application")
+        ):
+            # Only Traefik answers these (its upstream is down); our processes never do.
+            self._add(clean=f"{response.status_code} from Traefik")
+        else:
+            self._add(dirty=f"{what}: {response.status_code} {response.text[:200]}")
+        return response
+
+    def _add(self, clean: str | None = None, dirty: str | None = None) -> None:
+        with self._lock:
+            if dirty is not None:
+                self.dirty.append(dirty)
+            elif clean is not None:
+                self.clean[clean] += 1
+            else:
+                self.ok += 1
+
+    def summary(self) -> str:
+        clean = ", ".join(f"{n} {kind}" for kind, n in sorted(self.clean.items())) or "none"
+        return f"{self.requests} requests: {self.ok} ok, clean failures: {clean}, dirty: {len(self.dirty)}"
+
+
+@dataclass
+class User:
+    email: str
+    id: str
+    headers: dict[str, str]
+
+
+class Api:
+    """The public HTTP API, as a client sees it (Traefik or an all-in-one process)."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def register(self, name: str) -> User:
+        email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+        registered = self.http.post(
+            "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": name}
+        )
+        assert registered.status_code == 201, registered.text
+        tokens = self.http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
+        return User(email, registered.json()["id"], {"Authorization": f"Bearer {tokens['access_token']}"})
+
+    def get(self, path: str, user: User, **params: Any) -> Any:
+        response = self.http.get(path, params=params or None, headers=user.headers)
+        assert response.status_code == 200, f"{path}: {response.status_code} {response.text[:300]}"
+        return response.json()
+
+    def all_pages(self, path: str, user: User, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self.get(path, user, limit=100, **params, **({"cursor": cursor} if cursor else {}))
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items
+
+
+@dataclass
+class Team:
+    """An owner on the team plan with a project and assignees who are its members."""
+
+    api: Api
+    owner: User
+    assignees: list[User]
+    project: str
+
+    @classmethod
+    def form(cls, api: Api, assignees: int = 3) -> Team:
+        owner = api.register("owner")
+        people = [api.register(f"member{n}") for n in range(assignees)]
+        upgraded = api.http.put("/api/v1/billing/subscription", json={"plan": "team"}, headers=owner.headers)
+        assert upgraded.status_code == 200, upgraded.text
+        project = eventually(
+            lambda: _created(api.http.post("/api/v1/projects", json={"name": "Load"}, headers=owner.headers)),
+            "the project module to know the owner",
+        )["id"]
+        for person in people:
+            eventually(
+                lambda person=person: (
+                    api.http.post(  # type: ignore[misc]
+                        f"/api/v1/projects/{project}/members",
+                        json={"email": person.email, "role": "member"},
+                        headers=owner.headers,
+                    ).status_code
+                    == 201
+                ),
+                "the project module to know a member",
+            )
+        return cls(api, owner, people, project)
+
+    def create_task(self, n: int, outcomes: Outcomes, client: httpx.Client | None = None) -> None:
+        assignee = self.assignees[n % len(self.assignees)]
+        http = client or self.api.http
+        response = outcomes.record(
+            "create task",
+            lambda: http.post(
+                f"/api/v1/projects/{self.project}/tasks",
+                json={"title": f"Task {n}", "assignee_id": assignee.id, "priority": "high"},
+                headers=self.owner.headers,
+            ),
+        )
+        if response is None or not response.is_success:
+            time.sleep(0.1)  # a client backs off after a failure instead of spinning
+
+    def committed_tasks(self) -> list[dict[str, Any]]:
+        return self.api.all_pages(f"/api/v1/projects/{self.project}/tasks", self.owner)
+
+    def assignment_notifications(self) -> Counter[str]:
+        """Task id -> how many task_assigned notifications exist for it, over every assignee."""
+        seen: Counter[str] = Counter()
+        for person in self.assignees:
+            for notification in self.api.all_pages("/api/v1/notifications", person):
+                if notification["kind"] == "task_assigned":
+                    seen[notification["subject_id"]] += 1
+        return seen
+
+    def analytics_total(self) -> int:
+        summary = self.api.get(f"/api/v1/analytics/projects/{self.project}/summary", self.owner)
+        return int(sum(summary["tasks_by_status"].values()))
+
+    def billed_tasks(self) -> int:
+        return int(self.api.get("/api/v1/billing/usage", self.owner)["tasks_created"])
+
+    def verify_exactly_once(self, label: str, timeout: float = EVENTUALLY) -> dict[str, int]:
+        """Wait until every committed task is counted once everywhere, then prove none is doubled."""
+        tasks = {t["id"] for t in self.committed_tasks()}
+        started = time.monotonic()
+
+        def settled() -> bool:
+            seen = self.assignment_notifications()
+            counted = self.analytics_total() >= len(tasks) and self.billed_tasks() >= len(tasks)
+            return sum(seen.values()) >= len(tasks) and counted
+
+        with contextlib.suppress(AssertionError):
+            eventually(settled, f"{label}: every committed task notified and counted", timeout)
+        waited = time.monotonic() - started
+        seen = self.assignment_notifications()
+        figures = {
+            "tasks committed": len(tasks),
+            "notifications expected": len(tasks),
+            "notifications seen": sum(seen.values()),
+            "analytics count": self.analytics_total(),
+            "billing count": self.billed_tasks(),
+        }
+        print(f"{label}: {figures}, settled after {waited:.1f}s")
+        assert {t: n for t, n in seen.items() if n != 1} == {}, "doubled notifications"
+        assert set(seen) == tasks, f"missing: {len(tasks - set(seen))}, unknown: {len(set(seen) - tasks)}"
+        assert figures["analytics count"] == len(tasks)
+        assert figures["billing count"] == len(tasks)
+        return figures
+
+
+def _created(response: httpx.Response) -> dict[str, Any] | None:
+    return response.json() if response.status_code == 201 else None
+
+
+class Load:
+    """Runs `work(n, outcomes, client)` for n = 0.. on `threads` threads, until stopped or `total` reached."""
+
+    def __init__(
+        self,
+        base_url: str,
+        work: Callable[[int, Outcomes, httpx.Client], None],
+        *,
+        threads: int = 4,
+        total: int | None = None,
+        fresh_connections: bool = False,
+    ) -> None:
+        self.base_url = base_url
+        self.work = work
+        self.threads = threads
+        self.total = total
+        self.fresh = fresh_connections
+        self.outcomes = Outcomes()
+        self._next = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Any] = []
+
+    @property
+    def issued(self) -> int:
+        return self._next
+
+    def _take(self) -> int | None:
+        with self._lock:
+            if self._stop.is_set() or (self.total is not None and self._next >= self.total):
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def _run(self) -> None:
+        headers = {"Connection": "close"} if self.fresh else None
+        with httpx.Client(base_url=self.base_url, timeout=30.0, headers=headers) as client:
+            while (n := self._take()) is not None:
+                self.work(n, self.outcomes, client)
+
+    def __enter__(self) -> Load:
+        self._pool = ThreadPoolExecutor(self.threads)
+        self._futures = [self._pool.submit(self._run) for _ in range(self.threads)]
+        return self
+
+    def wait(self) -> None:
+        for future in self._futures:
+            future.result()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        assert self._pool is not None
+        self._pool.shutdown()
+
+
+def restart_module(stack: SplitStack, module: str) -> Child:
+    """Start `module` again on its old port (Traefik keeps routing there)."""
+    old = stack.servers[module]
+    upstream = stack.upstreams[module]
+    port = int(upstream.rsplit(":", 1)[1])
+    child = start_server(module, port, stack.module_environment(module), stack.run_dir / "logs")
+    stack.children[stack.children.index(old)] = child
+    stack.servers[module] = child
+    wait_ready(child, upstream, timeout=60)
+    return child
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of `pid` (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(f"no VmRSS for {pid}")
+
+
+@contextlib.contextmanager
+def paused(child: Child, seconds: float) -> Iterator[None]:
+    """SIGSTOP `child` on entry; SIGCONT it once `seconds` have passed and the block ended."""
+    import signal
+
+    child.signal(signal.SIGSTOP)
+    resume_at = time.monotonic() + seconds
+    try:
+        yield
+        remaining = resume_at - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)  # the fault's length is the point here, not a wait for a state
+    finally:
+        child.signal(signal.SIGCONT)

@@ -1,0 +1,101 @@
+"""Faults in the split shape (six processes, Kafka via Tansu, Traefik): a stalled
+broker and SIGKILLed module processes lose and double nothing.
+
+The test broker keeps its log in memory, so stopping it for real would lose what
+it holds and test Tansu rather than us. "Broker down" is simulated honestly with
+SIGSTOP: it stops answering, TCP connections hang, producers and consumers time
+out — then SIGCONT, 20 s later (the full run).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from entrypoints.split import SplitStack
+from tests.reliability.support import Api, Load, Team, eventually, paused, restart_module
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+
+FULL = os.environ.get("CTH_RELIABILITY_FULL") == "1"
+
+
+def _broker(stack: SplitStack):  # type: ignore[no-untyped-def]
+    return next(c for c in stack.children if c.name == "broker")
+
+
+def run_broker_pause(stack: SplitStack, tasks: int, pause: float) -> None:
+    api = Api(stack.url)
+    team = Team.form(api)
+    with Load(stack.url, lambda n, outcomes, http: team.create_task(n, outcomes, http), total=tasks) as load:
+        eventually(lambda: load.issued >= tasks // 5, "the first fifth of the tasks", timeout=60)
+        at_pause, started = load.issued, time.monotonic()
+        with paused(_broker(stack), pause):
+            pass
+        stopped_for, at_resume = time.monotonic() - started, load.issued
+        load.wait()
+    print(
+        f"broker stopped {stopped_for:.0f}s; {load.outcomes.summary()}; "
+        f"requests issued while it was stopped: {at_resume - at_pause}"
+    )
+
+    assert load.outcomes.dirty == []
+    assert load.outcomes.ok == tasks  # the broker is not on the request path: nothing failed
+    team.verify_exactly_once("broker pause")
+    api.close()
+
+
+def test_a_stalled_broker_loses_and_doubles_nothing(split_stack: SplitStack) -> None:
+    run_broker_pause(split_stack, tasks=100, pause=8.0)
+
+
+@pytest.mark.slow
+def test_a_broker_stalled_for_20s_under_500_tasks_loses_and_doubles_nothing(split_stack: SplitStack) -> None:
+    run_broker_pause(split_stack, tasks=500, pause=20.0)
+
+
+def test_consumers_sigkilled_mid_stream_and_restarted_lose_and_double_nothing(
+    split_stack: SplitStack,
+) -> None:
+    tasks = 400 if FULL else 150
+    api = Api(split_stack.url)
+    team = Team.form(api)
+
+    with Load(split_stack.url, lambda n, o, http: team.create_task(n, o, http), total=tasks) as load:
+        eventually(lambda: load.issued >= tasks // 3, "a third of the tasks", timeout=60)
+        for module in ("notification", "analytics", "billing"):
+            split_stack.servers[module].kill()
+        eventually(lambda: load.issued >= 2 * tasks // 3, "two thirds of the tasks", timeout=60)
+        for module in ("notification", "analytics", "billing"):
+            restart_module(split_stack, module)
+        load.wait()
+    print(f"consumers killed and restarted; {load.outcomes.summary()}")
+
+    assert load.outcomes.dirty == []
+    assert load.outcomes.ok == tasks
+    team.verify_exactly_once("consumers killed")
+    api.close()
+
+
+def test_the_publisher_sigkilled_mid_stream_and_restarted_loses_and_doubles_nothing(
+    split_stack: SplitStack,
+) -> None:
+    tasks = 400 if FULL else 150
+    api = Api(split_stack.url)
+    team = Team.form(api)
+
+    with Load(split_stack.url, lambda n, o, http: team.create_task(n, o, http)) as load:
+        eventually(lambda: load.outcomes.ok >= tasks // 3, "a third of the tasks", timeout=60)
+        split_stack.servers["project"].kill()
+        killed_at = load.issued
+        eventually(lambda: load.issued >= killed_at + 20, "requests while the project process is down", 60)
+        restart_module(split_stack, "project")
+        eventually(lambda: load.outcomes.ok >= tasks, "the rest of the tasks after the restart", timeout=120)
+    print(f"project process killed and restarted; {load.outcomes.summary()}")
+
+    assert load.outcomes.dirty == []
+    assert sum(load.outcomes.clean.values()) > 0  # requests did reach the dead process's route
+    team.verify_exactly_once("publisher killed")
+    api.close()
