@@ -47,7 +47,10 @@ def postgres_database() -> str:
     """A clean reliability database (created on first use); skips without a server."""
     name = make_url(RELIABILITY_DATABASE_URL).database
     try:
-        exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'", database="postgres").strip()
+        exists = psql(
+            f"SELECT 1 FROM pg_database WHERE datname = '{name}'",  # noqa: S608 - our own configuration
+            database="postgres",
+        ).strip()
     except (OSError, subprocess.SubprocessError) as error:
         pytest.skip(f"no PostgreSQL for the database fault tests: {error}")
     if not exists:

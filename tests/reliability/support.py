@@ -134,7 +134,10 @@ class Api:
         self.http.close()
 
     def register(self, name: str) -> User:
-        email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+        return self.register_as(f"{name}-{uuid.uuid4().hex[:8]}@example.com")
+
+    def register_as(self, email: str) -> User:
+        name = email.split("@")[0]
         registered = self.http.post(
             "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": name}
         )
