@@ -72,9 +72,7 @@ class AnalyticsController(Controller):
     @get("/me", summary="The caller's activity")
     async def me(self, principal: Principal, service: AnalyticsService) -> MyActivity:
         activity = await service.my_activity(principal.user_id)
-        return MyActivity(
-            activity.tasks_completed_7d, activity.tasks_assigned_open, activity.projects
-        )
+        return MyActivity(activity.tasks_completed_7d, activity.tasks_assigned_open, activity.projects)
 
     @get("/overview", summary="Totals over everyone (admins only)")
     async def overview(self, principal: Principal, service: AnalyticsService) -> Overview:

@@ -23,9 +23,7 @@ TASKS_CREATED = Gauge(
     "cloudtaskhub_business_tasks_created_total", "Tasks ever created (deleted ones included)"
 )
 TASKS_COMPLETED = Gauge("cloudtaskhub_business_tasks_completed_total", "Moves of a task to done")
-ACTIVE_USERS = Gauge(
-    "cloudtaskhub_business_active_users", "Users who did something in the last 7 days"
-)
+ACTIVE_USERS = Gauge("cloudtaskhub_business_active_users", "Users who did something in the last 7 days")
 
 
 async def refresh_business_metrics(module: ModuleRuntime) -> None:

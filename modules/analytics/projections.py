@@ -39,6 +39,7 @@ from modules.project.contracts import (
     TaskCreated,
     TaskDeleted,
     TaskStatusChanged,
+    TaskUnassigned,
 )
 
 __all__ = ["CONSUMED_EVENTS", "Occurrence", "contract_for", "project_event"]
@@ -66,9 +67,7 @@ async def _user_registered(session: AsyncSession, e: UserRegistered, o: Occurren
 async def _project_created(session: AsyncSession, e: ProjectCreated, o: Occurrence) -> None:
     if await session.get(ProjectModel, e.project_id) is None:
         session.add(
-            ProjectModel(
-                project_id=e.project_id, owner_id=e.owner_id, name=e.name, created_at=o.time
-            )
+            ProjectModel(project_id=e.project_id, owner_id=e.owner_id, name=e.name, created_at=o.time)
         )
     # The owner's membership is announced by ProjectCreated alone.
     await _add_member(session, e.project_id, e.owner_id, "owner")
@@ -77,9 +76,7 @@ async def _project_created(session: AsyncSession, e: ProjectCreated, o: Occurren
 async def _project_deleted(session: AsyncSession, e: ProjectDeleted, o: Occurrence) -> None:
     project = await session.get(ProjectModel, e.project_id)
     if project is None:
-        project = ProjectModel(
-            project_id=e.project_id, owner_id=e.owner_id, name=e.name, created_at=o.time
-        )
+        project = ProjectModel(project_id=e.project_id, owner_id=e.owner_id, name=e.name, created_at=o.time)
         session.add(project)
     project.deleted_at = o.time
     await session.execute(delete(MemberModel).where(MemberModel.project_id == e.project_id))
@@ -135,6 +132,11 @@ async def _task_assigned(session: AsyncSession, e: TaskAssigned, o: Occurrence) 
     task.assignee_id = e.assignee_id
 
 
+async def _task_unassigned(session: AsyncSession, e: TaskUnassigned, o: Occurrence) -> None:
+    task, _ = await _task(session, e.task_id, e.project_id)
+    task.assignee_id = None
+
+
 async def _task_status_changed(session: AsyncSession, e: TaskStatusChanged, o: Occurrence) -> None:
     task, _ = await _task(session, e.task_id, e.project_id)
     if e.new == DONE:
@@ -178,6 +180,7 @@ _PROJECTORS: dict[type[Event], Projector] = {
     MemberRemoved: _member_removed,
     TaskCreated: _task_created,
     TaskAssigned: _task_assigned,
+    TaskUnassigned: _task_unassigned,
     TaskStatusChanged: _task_status_changed,
     TaskDeleted: _task_deleted,
     SubscriptionChanged: _no_projection,
@@ -201,6 +204,8 @@ def _actor(event: Event) -> UUID | None:
             return event.creator_id
         case TaskAssigned():
             return event.assigned_by
+        case TaskUnassigned():
+            return event.unassigned_by
         case TaskStatusChanged():
             return event.changed_by
         case InvoiceIssued():  # a paid plan is chosen by the user

@@ -19,6 +19,7 @@ from modules.project.contracts import (
     TaskCreated,
     TaskDeleted,
     TaskStatusChanged,
+    TaskUnassigned,
 )
 
 
@@ -62,6 +63,10 @@ async def reassign_task_when_task_assigned(event: TaskAssigned, ctx: HandlerCont
     )
 
 
+async def unassign_task_when_task_unassigned(event: TaskUnassigned, ctx: HandlerContext) -> None:
+    await provide_dashboard_service(ctx.module).assign_task(event.task_id, event.project_id, None)
+
+
 async def update_task_when_status_changed(event: TaskStatusChanged, ctx: HandlerContext) -> None:
     await provide_dashboard_service(ctx.module).change_task_status(event.task_id, event.project_id, event.new)
 
@@ -88,6 +93,7 @@ subscriptions: list[Subscription[Any]] = [
     Subscription(MemberRemoved, unlist_project_when_member_removed),
     Subscription(TaskCreated, track_task_when_task_created),
     Subscription(TaskAssigned, reassign_task_when_task_assigned),
+    Subscription(TaskUnassigned, unassign_task_when_task_unassigned),
     Subscription(TaskStatusChanged, update_task_when_status_changed),
     Subscription(TaskDeleted, forget_task_when_task_deleted),
     Subscription(NotificationCreated, count_notification_when_created),

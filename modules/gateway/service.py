@@ -193,7 +193,7 @@ class DashboardService:
                     TaskModel(task_id=task_id, project_id=project_id, assignee_id=assignee_id, status=status)
                 )
 
-    async def assign_task(self, task_id: UUID, project_id: UUID, assignee_id: UUID) -> None:
+    async def assign_task(self, task_id: UUID, project_id: UUID, assignee_id: UUID | None) -> None:
         async with self._uow.transaction() as tx:
             task = await _task(tx.session, task_id, project_id)
             task.assignee_id = assignee_id

@@ -37,6 +37,7 @@ from modules.project.contracts import (
     TaskCreated,
     TaskDeleted,
     TaskStatusChanged,
+    TaskUnassigned,
 )
 from modules.project.handlers import subscriptions
 from modules.project.models import ProjectBase
@@ -54,6 +55,7 @@ module = Module(
         MemberRemoved,
         TaskCreated,
         TaskAssigned,
+        TaskUnassigned,
         TaskStatusChanged,
         TaskDeleted,
     ],

@@ -21,6 +21,7 @@ __all__ = [
     "TaskCreated",
     "TaskDeleted",
     "TaskStatusChanged",
+    "TaskUnassigned",
 ]
 
 
@@ -103,6 +104,18 @@ class TaskAssigned(Event, frozen=True):
     project_id: UUID
     assignee_id: UUID
     assigned_by: UUID
+
+
+class TaskUnassigned(Event, frozen=True):
+    """A task lost its assignee: unassigned by an edit, or its assignee left the project."""
+
+    __event_type__ = event_type("project", "task_unassigned", 1)
+    __subject__ = "task_id"
+
+    task_id: UUID
+    project_id: UUID
+    previous_assignee_id: UUID
+    unassigned_by: UUID
 
 
 class TaskStatusChanged(Event, frozen=True):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.db import UnitOfWork
 from cloudtaskhub.runtime import ModuleRuntime
-from modules.project.contracts import MemberAdded, MemberRemoved
+from modules.project.contracts import MemberAdded, MemberRemoved, TaskUnassigned
 from modules.project.errors import (
     AlreadyMember,
     MemberLimitReached,
@@ -125,12 +125,24 @@ class MemberService:
                 raise MemberNotFound()
             if member.role == "owner":
                 raise OwnerCannotBeRemoved()
-            await session.execute(
-                update(TaskModel)
-                .where(TaskModel.project_id == project_id, TaskModel.assignee_id == user_id)
-                .values(assignee_id=None, updated_at=self._clock.now(), version=TaskModel.version + 1)
-                .execution_options(synchronize_session=False)
-            )
+            unassigned = (
+                await session.scalars(
+                    update(TaskModel)
+                    .where(TaskModel.project_id == project_id, TaskModel.assignee_id == user_id)
+                    .values(assignee_id=None, updated_at=self._clock.now(), version=TaskModel.version + 1)
+                    .returning(TaskModel.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            for task_id in unassigned:
+                await tx.record(
+                    TaskUnassigned(
+                        task_id=task_id,
+                        project_id=project_id,
+                        previous_assignee_id=user_id,
+                        unassigned_by=caller,
+                    )
+                )
             role = member.role
             await session.delete(member)
             await session.flush()

@@ -17,7 +17,13 @@ from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.db import UnitOfWork
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.runtime import ModuleRuntime
-from modules.project.contracts import TaskAssigned, TaskCreated, TaskDeleted, TaskStatusChanged
+from modules.project.contracts import (
+    TaskAssigned,
+    TaskCreated,
+    TaskDeleted,
+    TaskStatusChanged,
+    TaskUnassigned,
+)
 from modules.project.errors import AssigneeNotMember, StaleTask, TaskNotFound
 from modules.project.models import MemberModel, ProjectModel, TaskLabelModel, TaskModel
 from modules.project.service._access import load_membership
@@ -250,7 +256,7 @@ class TaskService:
         """Change a task's fields; any member may.
 
         Publishes TaskStatusChanged when the status changes and TaskAssigned when a
-        (new) assignee is set; unassigning publishes nothing.
+        (new) assignee is set, TaskUnassigned when the assignee is cleared.
         Raises TaskNotFound, StaleTask (If-Match not current), AssigneeNotMember.
         """
         try:
@@ -296,6 +302,15 @@ class TaskService:
                         project_id=task.project_id,
                         assignee_id=changes.assignee_id,
                         assigned_by=caller,
+                    )
+                )
+            elif task.assignee_id is not None:
+                events.append(
+                    TaskUnassigned(
+                        task_id=task.id,
+                        project_id=task.project_id,
+                        previous_assignee_id=task.assignee_id,
+                        unassigned_by=caller,
                     )
                 )
             task.assignee_id, changed = changes.assignee_id, True

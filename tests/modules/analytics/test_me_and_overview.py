@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from modules.auth.contracts import UserRegistered
-from modules.project.contracts import MemberAdded, ProjectDeleted, TaskAssigned, TaskDeleted
+from modules.project.contracts import MemberAdded, ProjectDeleted, TaskAssigned, TaskDeleted, TaskUnassigned
 from tests.modules.analytics.factories import create_project, create_task, move
 
 
@@ -38,6 +38,20 @@ async def test_me_counts_open_tasks_assigned_to_me_and_my_projects(harness):  # 
     me = (await harness.get("/api/v1/analytics/me", user=alice)).json()
 
     assert me == {"tasks_completed_7d": 1, "tasks_assigned_open": 2, "projects": 2}
+
+
+async def test_an_unassigned_task_is_no_longer_open_for_me(harness):  # type: ignore[no-untyped-def]
+    alice = harness.user("alice@example.com")
+    project = await create_project(harness, alice.id)
+    task = await create_task(harness, project, alice.id, assignee=alice.id)
+
+    await harness.publish(
+        TaskUnassigned(
+            task_id=task, project_id=project, previous_assignee_id=alice.id, unassigned_by=alice.id
+        )
+    )
+
+    assert (await harness.get("/api/v1/analytics/me", user=alice)).json()["tasks_assigned_open"] == 0
 
 
 async def test_overview_totals_for_an_admin(harness):  # type: ignore[no-untyped-def]

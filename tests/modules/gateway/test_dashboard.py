@@ -25,6 +25,7 @@ from modules.project.contracts import (
     TaskCreated,
     TaskDeleted,
     TaskStatusChanged,
+    TaskUnassigned,
 )
 
 LIMITS = PlanLimits(projects=50, members_per_project=50, tasks_per_month=10_000)
@@ -121,6 +122,20 @@ async def test_open_tasks_count_what_is_assigned_to_me_and_not_done(harness):  #
     await harness.publish(TaskDeleted(task_id=deleted, project_id=project))
 
     assert (await _dashboard(harness, alice))["open_tasks_assigned"] == 2
+
+
+async def test_an_unassigned_task_leaves_my_open_tasks(harness):  # type: ignore[no-untyped-def]
+    alice = harness.user("alice@example.com")
+    project = await _project(harness, alice.id, "Apollo")
+    task = await _task(harness, project, alice.id, alice.id)
+
+    await harness.publish(
+        TaskUnassigned(
+            task_id=task, project_id=project, previous_assignee_id=alice.id, unassigned_by=alice.id
+        )
+    )
+
+    assert (await _dashboard(harness, alice))["open_tasks_assigned"] == 0
 
 
 async def test_a_deleted_task_stays_gone_whatever_comes_after(harness):  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from modules.project.contracts import (
     TaskCreated,
     TaskDeleted,
     TaskStatusChanged,
+    TaskUnassigned,
 )
 from modules.project.service import TaskDraft, provide_project_service, provide_task_service
 from tests.modules.project.factories import API, add_member, create_project, create_task
@@ -28,6 +29,7 @@ ALL = (
     TaskCreated,
     TaskAssigned,
     TaskStatusChanged,
+    TaskUnassigned,
     TaskDeleted,
 )
 
@@ -97,6 +99,35 @@ async def test_reassigning_publishes_task_assigned_once_per_change(harness, alic
     await harness.patch(f"{API}/tasks/{task['id']}", json={"assignee_id": None}, user=bob)
 
     assert [(e.assignee_id, e.assigned_by) for e in harness.published(TaskAssigned)] == [(bob.id, bob.id)]
+
+
+async def test_clearing_the_assignee_publishes_task_unassigned(harness, alice, bob, apollo):  # type: ignore[no-untyped-def]
+    await add_member(harness, alice, apollo, bob)
+    task = await create_task(harness, alice, apollo, assignee_id=str(bob.id))
+
+    await harness.patch(f"{API}/tasks/{task['id']}", json={"assignee_id": None}, user=alice)
+    await harness.patch(f"{API}/tasks/{task['id']}", json={"assignee_id": None}, user=alice)
+
+    assert harness.published(TaskUnassigned) == [
+        TaskUnassigned(
+            task_id=UUID(task["id"]),
+            project_id=UUID(apollo["id"]),
+            previous_assignee_id=bob.id,
+            unassigned_by=alice.id,
+        )
+    ]
+
+
+async def test_removing_a_member_unassigns_their_tasks_with_events(harness, alice, bob, apollo):  # type: ignore[no-untyped-def]
+    await add_member(harness, alice, apollo, bob)
+    mine = [await create_task(harness, alice, apollo, assignee_id=str(bob.id)) for _ in range(2)]
+    await create_task(harness, alice, apollo)
+
+    await harness.delete(f"{API}/projects/{apollo['id']}/members/{bob.id}", user=alice)
+
+    unassigned = harness.published(TaskUnassigned)
+    assert sorted(str(e.task_id) for e in unassigned) == sorted(t["id"] for t in mine)
+    assert {(e.previous_assignee_id, e.unassigned_by) for e in unassigned} == {(bob.id, alice.id)}
 
 
 async def test_changing_status_publishes_task_status_changed(harness, alice, bob, apollo):  # type: ignore[no-untyped-def]
