@@ -26,3 +26,11 @@ def test_every_module_setting_is_documented() -> None:
     ]
 
     assert [n for n in names if f"`{n}`" not in README] == []
+
+
+def test_the_module_diagram_is_the_generated_one() -> None:
+    generated = (Path(__file__).resolve().parents[2] / "docs" / "generated" / "modules.md").read_text()
+    start = generated.index("```mermaid")
+    diagram = generated[start : generated.index("```", start + 3) + 3]
+
+    assert diagram in README
