@@ -86,9 +86,7 @@ def test_shape_on_the_command_line_overrides_the_env_file(
     env_file = tmp_path / "server.env"
     env_file.write_text("CTH_SHAPE=split\n")
 
-    result = make(
-        "deploy", "TAG=1.2.3", "SHAPE=allinone", f"DOCKER={docker}", f"ENV_FILE={env_file}"
-    )
+    result = make("deploy", "TAG=1.2.3", "SHAPE=allinone", f"DOCKER={docker}", f"ENV_FILE={env_file}")
 
     assert result.returncode == 0, result.stderr
     assert "CTH_SPLIT_ROUTED=false" in log.read_text()

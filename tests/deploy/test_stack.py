@@ -92,9 +92,7 @@ def test_only_processes_running_auth_receive_the_private_key(shape: str) -> None
     services = services_for(shape).values()
 
     with_key = {s.name for s in services if "jwt_private_key" in s.secrets}
-    with_key_path = {
-        s.name for s in services if "CTH_JWT_PRIVATE_KEY_FILE" in s.spec["environment"]
-    }
+    with_key_path = {s.name for s in services if "CTH_JWT_PRIVATE_KEY_FILE" in s.spec["environment"]}
 
     runs_auth = {s.name for s in services if {"auth", "all"} & set(s.modules)}
     assert with_key == with_key_path == runs_auth == {"auth", "app"}

@@ -34,7 +34,9 @@ def test_passwords_never_appear_in_logs_or_responses(server: Server) -> None:
             "/api/v1/auth/register",
             json={"email": "secret@example.com", "password": PASSWORD, "display_name": "S"},
         )
-        bad = client.post("/api/v1/auth/login", json={"email": "secret@example.com", "password": PASSWORD + "x"})
+        bad = client.post(
+            "/api/v1/auth/login", json={"email": "secret@example.com", "password": PASSWORD + "x"}
+        )
         good = client.post("/api/v1/auth/login", json={"email": "secret@example.com", "password": PASSWORD})
 
     for response in (registered, bad, good):
@@ -45,13 +47,19 @@ def test_passwords_never_appear_in_logs_or_responses(server: Server) -> None:
 def test_registration_reveals_nothing_beyond_the_documented_409(server: Server) -> None:
     with server.client() as client:
         client.post(
-            "/api/v1/auth/register", json={"email": "taken@example.com", "password": PASSWORD, "display_name": "T"}
+            "/api/v1/auth/register",
+            json={"email": "taken@example.com", "password": PASSWORD, "display_name": "T"},
         )
         again = client.post(
-            "/api/v1/auth/register", json={"email": "taken@example.com", "password": "x" * 5, "display_name": "T"}
+            "/api/v1/auth/register",
+            json={"email": "taken@example.com", "password": "x" * 5, "display_name": "T"},
         )
-        unknown_login = client.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
-        wrong_login = client.post("/api/v1/auth/login", json={"email": "taken@example.com", "password": PASSWORD + "!"})
+        unknown_login = client.post(
+            "/api/v1/auth/login", json={"email": "nobody@example.com", "password": PASSWORD}
+        )
+        wrong_login = client.post(
+            "/api/v1/auth/login", json={"email": "taken@example.com", "password": PASSWORD + "!"}
+        )
 
     assert again.status_code == 422  # validation first: a short password never reaches the uniqueness check
     assert unknown_login.json()["detail"] == wrong_login.json()["detail"]
@@ -60,14 +68,18 @@ def test_registration_reveals_nothing_beyond_the_documented_409(server: Server) 
 def test_login_brute_force_is_throttled(server: Server) -> None:
     with server.client() as client:
         client.post(
-            "/api/v1/auth/register", json={"email": "target@example.com", "password": PASSWORD, "display_name": "T"}
+            "/api/v1/auth/register",
+            json={"email": "target@example.com", "password": PASSWORD, "display_name": "T"},
         )
         statuses = [
-            client.post("/api/v1/auth/login", json={"email": "target@example.com", "password": f"guess-{i:06d}"})
-            .status_code
+            client.post(
+                "/api/v1/auth/login", json={"email": "target@example.com", "password": f"guess-{i:06d}"}
+            ).status_code
             for i in range(8)
         ]
-        right_password = client.post("/api/v1/auth/login", json={"email": "target@example.com", "password": PASSWORD})
+        right_password = client.post(
+            "/api/v1/auth/login", json={"email": "target@example.com", "password": PASSWORD}
+        )
 
     assert statuses[:5] == [401] * 5
     assert set(statuses[5:]) == {429}

@@ -48,15 +48,25 @@ def test_no_server_errors_and_problem_details(server: Server, caller: dict[str, 
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.generate],
+        )
         def fuzz(case) -> None:  # type: ignore[no-untyped-def]
             check_response(case, caller)
 
         try:
             fuzz()
-        except (Exception, BaseExceptionGroup) as error:  # collect every operation's failure, then report them all
-            failures[f"{operation.method.upper()} {operation.path}"] = f"{type(error).__name__}: {error}"[:600]
+        except (
+            Exception,
+            BaseExceptionGroup,
+        ) as error:  # collect every operation's failure, then report them all
+            failures[f"{operation.method.upper()} {operation.path}"] = f"{type(error).__name__}: {error}"[
+                :600
+            ]
 
     print(f"fuzzed {operations} operations x {EXAMPLES} examples; failures: {len(failures)}")
     assert operations >= 10
