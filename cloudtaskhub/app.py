@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from types import FrameType
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -48,7 +54,8 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await runtime.start()
         try:
-            yield
+            with _stop_requested_on_termination(runtime.request_stop):
+                yield
         finally:
             await runtime.stop()
 
@@ -92,3 +99,34 @@ def create_app(
     )
     app.state.runtime = runtime
     return app
+
+
+@contextmanager
+def _stop_requested_on_termination(request_stop: Callable[[], None]) -> Iterator[None]:
+    """Tell the runtime at once when SIGTERM/SIGINT arrives, then let the server's own
+    handler run: the server drains open connections before the app's shutdown, and
+    streams must end for that drain to finish."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    # Only where a server installed its own handler: a default or ignored disposition
+    # (no server, or not ours to change) stays as it is.
+    previous: dict[int, Callable[[int, FrameType | None], Any]] = {
+        signum: handler
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if callable(handler := signal.getsignal(signum))
+    }
+
+    def chained(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(RuntimeError):  # that loop is closed: an app stopped out of order
+            loop.call_soon_threadsafe(request_stop)
+        previous[signum](signum, frame)
+
+    for signum in previous:
+        signal.signal(signum, chained)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

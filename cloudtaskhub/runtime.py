@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -33,6 +33,11 @@ from cloudtaskhub.telemetry import instrument_engines
 __all__ = ["ModuleRuntime", "Runtime", "build_bus"]
 
 log = logging.getLogger("cloudtaskhub.runtime")
+
+#: How long shutdown waits for the bus (consumers finishing, producer flushing). An
+#: unreachable broker must not hold the process: unsent outbox rows are sent and
+#: uncommitted offsets redelivered after the next start, and inboxes absorb repeats.
+BUS_STOP_GRACE_SECONDS = 10.0
 
 
 def build_bus(settings: Settings) -> Bus:
@@ -127,6 +132,8 @@ class Runtime:
                 raise ValueError(f"module {module.name} mounted twice")
             self.modules[module.name] = ModuleRuntime(module, self)
         self._tasks: list[asyncio.Task[None]] = []
+        self._on_stop_requested: list[Callable[[], None]] = []
+        self.stop_requested = False
         self.started = False
 
     def module(self, name: str) -> ModuleRuntime:
@@ -171,11 +178,42 @@ class Runtime:
             if all(s.pending == 0 for s in statuses):
                 return
 
+    def on_stop_requested(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the process is asked to stop, e.g. to end open streams.
+
+        The HTTP server drains open connections before the app's shutdown runs, so a
+        response that never ends (Server-Sent Events) must end on this signal instead.
+        """
+        if self.stop_requested:
+            callback()
+        else:
+            self._on_stop_requested.append(callback)
+
+    def request_stop(self) -> None:
+        """The process was told to stop (SIGTERM): run the `on_stop_requested` callbacks once."""
+        if self.stop_requested:
+            return
+        self.stop_requested = True
+        callbacks, self._on_stop_requested = self._on_stop_requested, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("stop callback %r failed", callback)
+
     async def stop(self) -> None:
+        self.request_stop()
         for module in self.modules.values():
             if module.relay is not None:
                 module.relay.stop()
-        await self.bus.stop()
+        try:
+            await asyncio.wait_for(self.bus.stop(), timeout=BUS_STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "the bus did not stop within %.0fs (broker unreachable?); pending outbox rows "
+                "are sent and unacknowledged events redelivered after the next start",
+                BUS_STOP_GRACE_SECONDS,
+            )
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
