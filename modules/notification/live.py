@@ -57,4 +57,7 @@ _signals: WeakKeyDictionary[ModuleRuntime, Signals] = WeakKeyDictionary()
 def provide_signals(module: ModuleRuntime) -> Signals:
     if module not in _signals:
         _signals[module] = Signals()
+        # End open streams as soon as the process is told to stop: the server waits
+        # for open connections before shutting the app down.
+        module.runtime.on_stop_requested(_signals[module].close)
     return _signals[module]
