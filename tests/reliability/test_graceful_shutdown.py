@@ -1,0 +1,147 @@
+"""SIGTERM under load: requests in flight finish, open SSE streams end, the process
+exits promptly, and events not yet on the bus stay in the outbox for the next start.
+
+An all-in-one process on Kafka, with the broker stalled (SIGSTOP) so that the
+outbox is certainly holding rows when the signal arrives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from entrypoints.split import _venv_tool, free_port, kafka_environment, start_broker, start_server, wait_ready
+from tests.reliability.conftest import FAST
+from tests.reliability.support import Api, Load, Team, eventually
+
+pytestmark = pytest.mark.e2e
+
+#: uvicorn's own limit (`timeout_graceful_shutdown`) is 20 s; the bus gets 10 s of it
+#: (`BUS_STOP_GRACE_SECONDS`) when the broker does not answer.
+PROMPT_EXIT_SECONDS = 15.0
+#: uvicorn re-raises the signal it caught once it has shut down cleanly.
+CLEAN_EXIT = (0, -signal.SIGTERM)
+
+
+def _pending_in_outbox(env: dict[str, str]) -> dict[str, int]:
+    """`cloudtaskhub outbox status`, as an operator would run it between two starts."""
+    listing = subprocess.run(
+        [_venv_tool("cloudtaskhub"), "outbox", "status"],
+        env={**os.environ, **env, "CTH_BUS": "memory"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    rows = (re.match(r"^(\w+)\s+(\d+)\s", line) for line in listing.splitlines()[1:])
+    return {row.group(1): int(row.group(2)) for row in rows if row}
+
+
+def _follow_stream(url: str, headers: dict[str, str], ended: threading.Event) -> None:
+    try:
+        with httpx.stream("GET", f"{url}/api/v1/notifications/stream", headers=headers, timeout=60) as events:
+            for _ in events.iter_lines():
+                pass
+    except httpx.HTTPError:
+        pass
+    ended.set()
+
+
+def test_sigterm_with_an_open_stream_under_load_exits_at_once(tmp_path: Path) -> None:
+    env = {
+        **FAST,
+        "CTH_BUS": "memory",
+        "CTH_DATA_DIR": str(tmp_path),
+        "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cloudtaskhub.db'}",
+    }
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
+    try:
+        wait_ready(server, url, timeout=90)
+        team = Team.form(Api(url))
+        stream_ended = threading.Event()
+        threading.Thread(
+            target=_follow_stream, args=(url, team.owner.headers, stream_ended), daemon=True
+        ).start()
+        with Load(
+            url, lambda n, o, http: team.create_task(n, o, http), threads=6, fresh_connections=True
+        ) as load:
+            eventually(lambda: load.outcomes.ok >= 30, "load before the signal", timeout=60)
+            server.signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            server.process.wait(timeout=60)
+            exited_after = time.monotonic() - signalled
+        print(
+            f"SIGTERM with an open SSE stream: exited {server.process.returncode} after {exited_after:.1f}s; "
+            f"{load.outcomes.summary()}; SSE stream ended: {stream_ended.is_set()}"
+        )
+
+        assert load.outcomes.dirty == []
+        assert exited_after < 5.0
+        assert server.process.returncode in CLEAN_EXIT
+        assert stream_ended.wait(5)
+    finally:
+        server.stop()
+
+
+@pytest.mark.kafka
+def test_sigterm_under_load_with_the_broker_stalled_keeps_the_outbox_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    broker, bootstrap = start_broker(tmp_path / "logs")
+    env = {
+        **FAST,
+        **kafka_environment(bootstrap),
+        "CTH_DATA_DIR": str(tmp_path),
+        "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cloudtaskhub.db'}",
+    }
+    url = f"http://127.0.0.1:{free_port()}"
+    server = start_server("all", int(url.rsplit(":", 1)[1]), env, tmp_path / "logs", name="all-in-one")
+    try:
+        wait_ready(server, url, timeout=90)
+        team = Team.form(Api(url))
+        stream_ended = threading.Event()
+        threading.Thread(
+            target=_follow_stream, args=(url, team.owner.headers, stream_ended), daemon=True
+        ).start()
+
+        broker.signal(signal.SIGSTOP)
+        with Load(
+            url, lambda n, o, http: team.create_task(n, o, http), threads=6, fresh_connections=True
+        ) as load:
+            eventually(lambda: load.outcomes.ok >= 30, "load before the signal", timeout=60)
+            server.signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            server.process.wait(timeout=60)
+            exited_after = time.monotonic() - signalled
+        pending = _pending_in_outbox(env)
+        print(
+            f"SIGTERM under load: exited {server.process.returncode} after {exited_after:.1f}s; "
+            f"{load.outcomes.summary()}; SSE stream ended: {stream_ended.is_set()}; outbox pending: {pending}"
+        )
+
+        assert load.outcomes.dirty == []
+        assert exited_after < PROMPT_EXIT_SECONDS
+        assert server.process.returncode in CLEAN_EXIT
+        assert stream_ended.wait(5)
+        assert pending["project"] > 0
+
+        broker.signal(signal.SIGCONT)
+        server = start_server("all", int(url.rsplit(":", 1)[1]), env, tmp_path / "logs", name="all-in-one")
+        wait_ready(server, url, timeout=90)
+        figures = team.verify_exactly_once("after the restart")
+        assert figures["tasks committed"] == load.outcomes.ok
+        assert eventually(lambda: _pending_in_outbox(env)["project"] == 0, "the outbox to drain", 60)
+    finally:
+        broker.signal(signal.SIGCONT)
+        server.stop()
+        broker.stop()
