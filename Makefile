@@ -60,3 +60,4 @@ clean: ## Remove the venv, local data and caches
 -include deploy/observability.mk
 -include deploy/bench.mk
 -include deploy/console.mk
+-include deploy/reliability.mk
