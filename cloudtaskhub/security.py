@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from cloudtaskhub.settings import Settings, SettingsError
 __all__ = ["KeyStore", "Principal", "TokenVerifier"]
 
 ALGORITHM = "EdDSA"
+#: Clock skew tolerated on `exp` and `nbf`, in seconds.
+_LEEWAY = 5
 
 
 @dataclass(frozen=True)
@@ -142,12 +146,32 @@ def _read_public(path: Path, variable: str) -> Ed25519PublicKey:
 class TokenVerifier:
     """Verifies access tokens: signature (EdDSA only), expiry, issuer, audience, type."""
 
+    #: Verified tokens remembered until they expire (a client sends the same one
+    #: many times); bounded so forged tokens cannot grow it.
+    CACHE_SIZE = 4096
+
     def __init__(self, keys: KeyStore, settings: Settings) -> None:
         self._keys = keys
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
+        """The caller behind `token`; raises NotAuthenticated for anything not valid now."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, not_before, expires = remembered
+            if not_before <= time.time() < expires:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, claims = self._decode(token)
+        self._verified[token] = (principal, float(claims["nbf"]) - _LEEWAY, float(claims["exp"]) + _LEEWAY)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, dict[str, Any]]:
         try:
             claims = jwt.decode(
                 token,
@@ -156,7 +180,7 @@ class TokenVerifier:
                 audience=self._audience,
                 issuer=self._issuer,
                 options={"require": ["exp", "iat", "nbf", "sub", "iss", "aud", "typ"]},
-                leeway=5,
+                leeway=_LEEWAY,
             )
         except jwt.ExpiredSignatureError:
             raise NotAuthenticated(reason="token expired") from None
@@ -170,8 +194,9 @@ class TokenVerifier:
             user_id = UUID(str(claims["sub"]))
         except ValueError:
             raise NotAuthenticated(reason="invalid token") from None
-        return Principal(
+        principal = Principal(
             user_id=user_id,
             email=str(claims.get("email", "")),
             roles=frozenset(str(r) for r in claims.get("roles", [])),
         )
+        return principal, claims

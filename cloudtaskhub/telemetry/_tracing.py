@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -68,8 +68,9 @@ class OperationSampler(Sampler):
     trace every second per module and bury the traces people look for.
     """
 
-    def __init__(self, delegate: Sampler) -> None:
+    def __init__(self, delegate: Sampler, exporting: Callable[[], bool] = lambda: True) -> None:
         self._delegate = delegate
+        self._exporting = exporting
 
     def should_sample(
         self,
@@ -81,6 +82,10 @@ class OperationSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
+        if not self._exporting():
+            # Nowhere to send spans: do not record them. A dropped span still gets ids,
+            # so logs keep their trace_id/span_id and events still carry the context.
+            return SamplingResult(Decision.DROP)
         parent = trace.get_current_span(parent_context).get_span_context()
         if not parent.is_valid and kind in (SpanKind.CLIENT, SpanKind.CONSUMER):
             return SamplingResult(Decision.DROP)
@@ -182,8 +187,12 @@ def configure_tracing(settings: Settings, service_name: str) -> None:
                     **({"service.instance.id": settings.process_name} if settings.process_name else {}),
                 }
             )
-            provider = TracerProvider(resource=resource, sampler=OperationSampler(_default_sampler()))
-            _switch = _Switch()
+            switch = _Switch()
+            provider = TracerProvider(
+                resource=resource,
+                sampler=OperationSampler(_default_sampler(), exporting=lambda: bool(switch.endpoint)),
+            )
+            _switch = switch
             provider.add_span_processor(_switch)
             trace.set_tracer_provider(provider)
             logging.getLogger(_EXPORTER_LOGGER).addFilter(_OutageFilter())
