@@ -21,7 +21,7 @@ from bench.load import wrk_version
 
 MODES: dict[str, dict[str, Any]] = {
     # ≤ 3 minutes on the 2-core reference machine
-    "quick": {"http_seconds": 2, "event_seconds": 1.0, "burst": 500, "mixed_seconds": 3, "probes": 10},
+    "quick": {"http_seconds": 5, "event_seconds": 2.0, "burst": 500, "mixed_seconds": 5, "probes": 20},
     "full": {"http_seconds": 15, "event_seconds": 6, "burst": 5000, "mixed_seconds": 15, "probes": 40},
 }
 OPTIMIZATIONS = Path(__file__).resolve().parent / "optimizations.json"
