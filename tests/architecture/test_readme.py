@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -34,3 +35,11 @@ def test_the_module_diagram_is_the_generated_one() -> None:
     diagram = generated[start : generated.index("```", start + 3) + 3]
 
     assert diagram in README
+
+
+def test_the_benchmark_table_is_the_latest_results() -> None:
+    from bench.report import markdown
+
+    results = Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json"
+
+    assert markdown(json.loads(results.read_text())).strip() in README
