@@ -5,6 +5,9 @@
 - `server_telemetry()`, `name_server_span`: HTTP server spans named by route
   template, `cloudtaskhub_http_*` metrics, one access log line per request.
 - `instrument_engines(engines)`: a span per SQL statement.
+- `current_traceparent()`, `mark_hop(name, traceparent)`: keep a trace going across
+  a stored hop (the notification pushed on a live stream belongs to the request
+  that caused it).
 
 The event bus carries the trace on its own: `Transaction.record` stores the
 current `traceparent` with the outbox row, the relay opens a PRODUCER span per
@@ -14,6 +17,7 @@ on either bus and across processes.
 """
 
 from cloudtaskhub.telemetry._database import instrument_engines
+from cloudtaskhub.telemetry._hops import current_traceparent, mark_hop
 from cloudtaskhub.telemetry._http import UNMATCHED_ROUTE, name_server_span, server_telemetry
 from cloudtaskhub.telemetry._tracing import (
     configure_tracing,
@@ -24,8 +28,10 @@ from cloudtaskhub.telemetry._tracing import (
 __all__ = [
     "UNMATCHED_ROUTE",
     "configure_tracing",
+    "current_traceparent",
     "flush_traces",
     "instrument_engines",
+    "mark_hop",
     "name_server_span",
     "server_telemetry",
     "service_name_for",

@@ -28,6 +28,8 @@ class NotificationModel(NotificationBase):
     subject_id: Mapped[UUID]
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+    #: The trace of the event that caused it, continued when it is pushed live.
+    traceparent: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 class ProjectModel(NotificationBase):

@@ -17,6 +17,7 @@ from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.db import Transaction, UnitOfWork
 from cloudtaskhub.errors import NotFound
 from cloudtaskhub.runtime import ModuleRuntime
+from cloudtaskhub.telemetry import current_traceparent, mark_hop
 from modules.notification.contracts import NotificationCreated, NotificationRead
 from modules.notification.live import Signals, provide_signals
 from modules.notification.models import (
@@ -182,6 +183,7 @@ class NotificationService:
                 subject_id=draft.subject_id,
                 created_at=now,
                 read_at=None,
+                traceparent=current_traceparent(),
             )
             tx.session.add(notification)
             await tx.record(
@@ -285,6 +287,11 @@ class NotificationService:
                 for notification in await self._created_after(user_id, watermark):
                     if notification.id not in seen:
                         seen.add(notification.id)
+                        mark_hop(
+                            "notification push",
+                            notification.traceparent,
+                            {"notification.kind": notification.kind},
+                        )
                         yield notification
                 if loop.time() >= next_beat:
                     yield Heartbeat

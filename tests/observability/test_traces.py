@@ -3,14 +3,18 @@ as exported over OTLP/HTTP to a real receiver (all-in-one: one process, in-proce
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cloudtaskhub.telemetry import flush_traces
 from cloudtaskhub.testing import ModuleHarness
 from entrypoints.registry import ALL_MODULES
+from modules.auth.contracts import UserRegistered
+from modules.notification.service import provide_notification_service
 from modules.project.contracts import TaskAssigned
 from tests.observability.otlp import OtlpReceiver, ReceivedSpan
-from tests.observability.scenario import PATCH_ROUTE, assign_a_task, assigned_type, consumers_of
+from tests.observability.scenario import API, PATCH_ROUTE, assign_a_task, assigned_type, consumers_of
 
 
 @pytest.fixture
@@ -85,3 +89,38 @@ def _ancestors(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> list[Recei
 
 def _is_database(span: ReceivedSpan) -> bool:
     return "db.system" in span.attributes or "db.system.name" in span.attributes
+
+
+async def test_the_live_push_of_a_notification_continues_the_request_trace(
+    harness: ModuleHarness, receiver: OtlpReceiver
+) -> None:
+    alice, bob = harness.user("alice@example.com"), harness.user("bob@example.com")
+    for user in (alice, bob):
+        await harness.publish(UserRegistered(user_id=user.id, email=user.email, display_name=user.email))
+    project = (await harness.post(f"{API}/projects", json={"name": "Apollo"}, user=alice)).json()
+    await harness.post(
+        f"{API}/projects/{project['id']}/members", json={"email": bob.email, "role": "member"}, user=alice
+    )
+    task = (
+        await harness.post(f"{API}/projects/{project['id']}/tasks", json={"title": "Spec"}, user=alice)
+    ).json()
+    live = provide_notification_service(harness.runtime.module("notification")).follow(bob.id)
+    assert await anext(live) is None  # listening
+
+    await harness.patch(f"{API}/tasks/{task['id']}", json={"assignee_id": str(bob.id)}, user=alice)
+    pushed = await asyncio.wait_for(anext(live), timeout=5)
+    await live.aclose()
+    flush_traces()
+
+    assert pushed is not None
+    assert pushed.kind == "task_assigned"
+    trace = receiver.wait_for(
+        lambda spans: (
+            [s for s in spans if s.name == "notification push"]
+            and [s for s in spans if s.kind == "SERVER" and s.name == f"PATCH {PATCH_ROUTE}"]
+        )
+    )
+    server = next(s for s in receiver.spans if s.kind == "SERVER" and s.name == f"PATCH {PATCH_ROUTE}")
+    push = next(s for s in receiver.spans if s.name == "notification push")
+    assert trace
+    assert push.trace_id == server.trace_id
