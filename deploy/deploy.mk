@@ -31,7 +31,7 @@ CONFIG_FILES := deploy/postgres/init-module-databases.sh deploy/prometheus/prome
 TRIVY_CACHE := $(VENV)/.trivy-cache
 # Every file git would see, less the local venv, data and caches.
 SECRET_SCAN_FILES := git ls-files -co --exclude-standard \
-	| grep -Ev '^(\.venv|var|tmp|modules/[a-z_]+/migrations|\.mypy_cache|\.ruff_cache|\.pytest_cache|\.import_linter_cache)/|__pycache__/|^\.secrets\.baseline$$'
+	| grep -Ev '^(\.venv|var|tmp|bench/results|modules/[a-z_]+/migrations|\.mypy_cache|\.ruff_cache|\.pytest_cache|\.import_linter_cache)/|__pycache__/|^\.secrets\.baseline$$'
 BUILD_ARGS  := --build-arg VERSION=$(VERSION) --build-arg VCS_REF=$(GIT_SHA)
 
 # The environment `docker stack deploy` sees: the env file, then the shape's variables.
