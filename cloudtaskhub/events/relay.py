@@ -193,11 +193,8 @@ class Relay:
         if not self._settled:
             return
         seqs, self._settled = self._settled, []
-        outbox = self._module.tables.outbox
         async with self._module.uow.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=self._module.clock.now())
-            )
+            await self._mark_published(session, seqs)
         for seq in seqs:
             self._inflight.pop(seq, None)
 
