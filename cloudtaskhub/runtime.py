@@ -123,7 +123,9 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.bus: Bus = bus or build_bus(settings)
         self.process = process_id(settings.process_name)
-        self.databases = Databases(pool_size=settings.db_pool_size)
+        self.databases = Databases(
+            pool_size=settings.db_pool_size, sqlite_cache_kib=settings.sqlite_cache_kib
+        )
         self.keys = KeyStore.from_settings(settings)
         self.verifier = TokenVerifier(self.keys, settings)
         self.modules: dict[str, ModuleRuntime] = {}

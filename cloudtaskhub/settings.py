@@ -38,6 +38,10 @@ class Settings:
     #: File whose content replaces the password in every PostgreSQL URL (Swarm secret).
     database_password_file: str = ""
     db_pool_size: int = 10
+    #: SQLite page cache per connection. SQLite's default (2 MiB) times a pool of up to
+    #: 2 x db_pool_size connections made a long-running process grow with its database;
+    #: readers in WAL mode are served from the OS page cache about as fast.
+    sqlite_cache_kib: int = 512
     version: str = "0.1.0"
     process_name: str = ""
 
@@ -88,6 +92,14 @@ class Settings:
 
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        # Zero or negative sizes do not fail where they are set but far away (a pool that
+        # never hands out a connection, a PRAGMA that silently means something else).
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if value <= 0:
+                raise SettingsError(_variable_name("CTH_", name), "a number greater than 0", str(value))
+
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
@@ -111,6 +123,21 @@ def module_database_url(settings: Settings, module: str) -> str:
     return url
 
 
+_POSITIVE = (
+    "db_pool_size",
+    "sqlite_cache_kib",
+    "kafka_topic_partitions",
+    "kafka_replication_factor",
+    "outbox_poll_interval_seconds",
+    "outbox_batch_size",
+    "handler_max_attempts",
+    "bus_lanes",
+    "heartbeat_interval_seconds",
+    "access_token_ttl_seconds",
+    "refresh_token_ttl_seconds",
+    "login_max_failures",
+    "max_request_body_bytes",
+)
 _OTEL_FIELDS = {"otel_service_name", "otel_exporter_otlp_endpoint", "otel_sdk_disabled"}
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from cloudtaskhub.cli import open_runtime, run_cli
 from cloudtaskhub.db.migrations import make_revision, upgrade
-from cloudtaskhub.settings import load_settings
+from cloudtaskhub.settings import SettingsError, load_settings
 from entrypoints.docs import contracts, docs
 from entrypoints.registry import ALL_MODULES, select_modules
 from entrypoints.split import dev
@@ -50,7 +50,10 @@ def serve(modules_: str | None, host: str, port: int, workers: int) -> None:
     """Serve the selected modules over HTTP (all six by default)."""
     selected = _modules(modules_)
     os.environ["CTH_MODULES"] = ",".join(m.name for m in selected)
-    load_settings()  # fail fast, naming the bad variable, before uvicorn starts
+    try:
+        load_settings()  # fail fast, naming the bad variable, before uvicorn starts
+    except SettingsError as error:
+        raise click.ClickException(f"bad configuration: {error}") from None
     uvicorn.run(
         "entrypoints.asgi:create_selected",
         factory=True,

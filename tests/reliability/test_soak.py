@@ -192,6 +192,10 @@ def run_soak(url: str, child: Child, seconds: float) -> dict[str, Any]:
         **events,
     }
     print(f"soak: {figures}; {outcomes.summary()}")
+    for kind, values in sorted(mix.latencies.items()):
+        ordered = sorted(values)
+        p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
+        print(f"  {kind:<22} {len(ordered):>6} requests  p50 {1000 * p50:7.1f} ms  p99 {1000 * p99:7.1f} ms")
     for sample in outcomes.dirty[:5]:
         print("  dirty:", sample)
     api.close()
@@ -213,7 +217,7 @@ def test_under_a_minute_of_steady_mixed_load_nothing_fails_and_the_outbox_drains
 
     figures = run_soak(*server, seconds)
 
-    _assert_healthy(figures, growth_allowed_mb=40)
+    _assert_healthy(figures, growth_allowed_mb=10)
 
 
 @pytest.mark.slow
@@ -223,5 +227,7 @@ def test_five_minutes_of_steady_mixed_load_has_no_errors_flat_memory_and_drains(
 ) -> None:
     figures = run_soak(*server, float(os.environ.get("CTH_SOAK_SECONDS", "300")))
 
-    _assert_healthy(figures, growth_allowed_mb=40)
-    assert figures["rss slope 2nd half MB/min"] < 3.0
+    # With SQLite's default 2 MiB page cache per connection this run grew 14-16 MB at a
+    # steady 2.3-3.0 MB/min; bounded (CTH_SQLITE_CACHE_KIB) it levels off: ~6 MB, 0.2-0.4.
+    _assert_healthy(figures, growth_allowed_mb=12)
+    assert figures["rss slope 2nd half MB/min"] < 1.0
