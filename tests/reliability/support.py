@@ -35,6 +35,7 @@ __all__ = [
     "eventually",
     "restart_module",
     "rss_bytes",
+    "run_broker_pause",
 ]
 
 T = TypeVar("T")
@@ -89,8 +90,9 @@ class Outcomes:
                 return None
             # A connection the server accepted as it began shutting down and closed before
             # reading the request (uvicorn's shutdown closes connections with no request in
-            # progress): nothing was in flight. Like a timeout, the committed state settles
-            # it: the shutdown test asserts tasks committed == requests answered 2xx.
+            # progress), or one a SIGKILLed process took with it. Like a timeout, the
+            # committed state settles it: the shutdown test asserts tasks committed ==
+            # requests answered 2xx, the crash tests that only these requests are unknown.
             self._add(clean="closed before a response")
             return None
         except httpx.HTTPError as error:
@@ -368,3 +370,27 @@ def paused(child: Child, seconds: float) -> Iterator[None]:
             time.sleep(remaining)  # the fault's length is the point here, not a wait for a state
     finally:
         child.signal(signal.SIGCONT)
+
+
+def run_broker_pause(url: str, broker: Child, tasks: int, pause: float) -> None:
+    """Create `tasks` tasks with assignees; stall the broker for `pause` seconds a fifth of
+    the way in. The broker is not on the request path: every request succeeds, and every
+    committed task is notified and counted exactly once after the broker resumes."""
+    api = Api(url)
+    team = Team.form(api)
+    with Load(url, lambda n, outcomes, http: team.create_task(n, outcomes, http), total=tasks) as load:
+        eventually(lambda: load.issued >= tasks // 5, "the first fifth of the tasks", timeout=60)
+        at_pause, started = load.issued, time.monotonic()
+        with paused(broker, pause):
+            pass
+        stopped_for, at_resume = time.monotonic() - started, load.issued
+        load.wait()
+    print(
+        f"broker stopped {stopped_for:.0f}s; {load.outcomes.summary()}; "
+        f"requests issued while it was stopped: {at_resume - at_pause}"
+    )
+
+    assert load.outcomes.dirty == []
+    assert load.outcomes.ok == tasks
+    team.verify_exactly_once("broker pause")
+    api.close()

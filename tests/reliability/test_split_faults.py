@@ -10,50 +10,28 @@ out — then SIGCONT, 20 s later (the full run).
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
-from entrypoints.split import SplitStack
-from tests.reliability.support import Api, Load, Team, eventually, paused, restart_module
+from entrypoints.split import Child, SplitStack
+from tests.reliability.support import Api, Load, Team, eventually, restart_module, run_broker_pause
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 FULL = os.environ.get("CTH_RELIABILITY_FULL") == "1"
 
 
-def _broker(stack: SplitStack):  # type: ignore[no-untyped-def]
+def _broker(stack: SplitStack) -> Child:
     return next(c for c in stack.children if c.name == "broker")
 
 
-def run_broker_pause(stack: SplitStack, tasks: int, pause: float) -> None:
-    api = Api(stack.url)
-    team = Team.form(api)
-    with Load(stack.url, lambda n, outcomes, http: team.create_task(n, outcomes, http), total=tasks) as load:
-        eventually(lambda: load.issued >= tasks // 5, "the first fifth of the tasks", timeout=60)
-        at_pause, started = load.issued, time.monotonic()
-        with paused(_broker(stack), pause):
-            pass
-        stopped_for, at_resume = time.monotonic() - started, load.issued
-        load.wait()
-    print(
-        f"broker stopped {stopped_for:.0f}s; {load.outcomes.summary()}; "
-        f"requests issued while it was stopped: {at_resume - at_pause}"
-    )
-
-    assert load.outcomes.dirty == []
-    assert load.outcomes.ok == tasks  # the broker is not on the request path: nothing failed
-    team.verify_exactly_once("broker pause")
-    api.close()
-
-
 def test_a_stalled_broker_loses_and_doubles_nothing(split_stack: SplitStack) -> None:
-    run_broker_pause(split_stack, tasks=100, pause=8.0)
+    run_broker_pause(split_stack.url, _broker(split_stack), tasks=100, pause=8.0)
 
 
 @pytest.mark.slow
 def test_a_broker_stalled_for_20s_under_500_tasks_loses_and_doubles_nothing(split_stack: SplitStack) -> None:
-    run_broker_pause(split_stack, tasks=500, pause=20.0)
+    run_broker_pause(split_stack.url, _broker(split_stack), tasks=500, pause=20.0)
 
 
 def test_consumers_sigkilled_mid_stream_and_restarted_lose_and_double_nothing(
