@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -89,6 +91,54 @@ def test_sigterm_with_an_open_stream_under_load_exits_at_once(tmp_path: Path) ->
         assert exited_after < 5.0
         assert server.process.returncode in CLEAN_EXIT
         assert stream_ended.wait(5)
+    finally:
+        server.stop()
+
+
+def _refuses_connections(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_request_in_flight_when_sigterm_arrives_is_answered_and_kept(tmp_path: Path) -> None:
+    """The body of a task arrives in two halves, with SIGTERM between them: the process has
+    stopped accepting connections but finishes the request it is reading."""
+    env = {
+        **FAST,
+        "CTH_BUS": "memory",
+        "CTH_DATA_DIR": str(tmp_path),
+        "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cloudtaskhub.db'}",
+    }
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
+    try:
+        wait_ready(server, url, timeout=90)
+        api = Api(url)
+        team = Team.form(api)
+
+        def body_across_the_signal() -> Iterator[bytes]:
+            yield b'{"title": "Sent across the signal", '
+            server.signal(signal.SIGTERM)
+            eventually(lambda: _refuses_connections(port), "the server to stop accepting connections", 15)
+            yield b'"priority": "urgent"}'
+
+        created = httpx.post(
+            f"{url}/api/v1/projects/{team.project}/tasks",
+            content=body_across_the_signal(),
+            headers={**team.owner.headers, "Content-Type": "application/json"},
+            timeout=30,
+        )
+        server.process.wait(timeout=30)
+        print(f"request in flight across SIGTERM: {created.status_code}; exited {server.process.returncode}")
+
+        assert created.status_code == 201, created.text
+        assert server.process.returncode in CLEAN_EXIT
+        server = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
+        wait_ready(server, url, timeout=90)
+        kept = api.get(f"/api/v1/tasks/{created.json()['id']}", team.owner)
+        assert (kept["title"], kept["priority"]) == ("Sent across the signal", "urgent")
+        api.close()
     finally:
         server.stop()
 
