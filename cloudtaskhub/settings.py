@@ -39,8 +39,8 @@ class Settings:
     database_password_file: str = ""
     db_pool_size: int = 10
     #: SQLite page cache per connection. SQLite's default (2 MiB) times a pool of up to
-    #: 2 x db_pool_size connections made a long-running process grow with its database;
-    #: readers in WAL mode are served from the OS page cache about as fast.
+    #: db_pool_size + 10 connections made a long-running process grow with its database;
+    #: pages not cached come from the OS page cache (no latency cost in the soak's A/B).
     sqlite_cache_kib: int = 512
     version: str = "0.1.0"
     process_name: str = ""
