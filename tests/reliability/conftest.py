@@ -1,9 +1,11 @@
-"""Deployments the fault tests break: the split shape (six processes, Tansu, Traefik)
-and an all-in-one process on the local PostgreSQL, each started for real."""
+"""Deployments the fault tests break, each started for real: the split shape (six
+processes, Tansu, Traefik), and an all-in-one process on SQLite (in-process bus or
+Kafka) or on the local PostgreSQL."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from entrypoints.split import SplitStack
+from entrypoints.split import Child, SplitStack, kafka_environment, start_broker
+from tests.reliability.support import FAST, AllInOne
 
-#: Quick heartbeats and relay polls, so the checks settle fast.
-FAST = {
-    "CTH_HEARTBEAT_INTERVAL_SECONDS": "1",
-    "CTH_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
-    "CTH_LOG_FORMAT": "text",
-    "OTEL_SDK_DISABLED": "true",
-}
 #: The PostgreSQL database the database-fault tests own (its schema is dropped per test).
 RELIABILITY_DATABASE_URL = os.environ.get(
     "CTH_RELIABILITY_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/reliability"
@@ -57,3 +53,28 @@ def postgres_database() -> str:
         psql(f'CREATE DATABASE "{name}"', database="postgres")
     psql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
     return RELIABILITY_DATABASE_URL
+
+
+@pytest.fixture
+def all_in_one(tmp_path: Path) -> Iterator[AllInOne]:
+    """The `make run` shape: one process, SQLite, the in-process bus."""
+    app = AllInOne(tmp_path, {"CTH_BUS": "memory"})
+    try:
+        app.start()
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture
+def all_in_one_on_kafka(tmp_path: Path) -> Iterator[tuple[AllInOne, Child]]:
+    """One process on SQLite and Kafka, and its Tansu broker (resumed at the end if stalled)."""
+    broker, bootstrap = start_broker(tmp_path / "logs")
+    app = AllInOne(tmp_path, kafka_environment(bootstrap))
+    try:
+        app.start()
+        yield app, broker
+    finally:
+        broker.signal(signal.SIGCONT)
+        app.stop()
+        broker.stop()

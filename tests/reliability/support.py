@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +25,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from entrypoints.split import Child, SplitStack, start_server, wait_ready
+from entrypoints.split import Child, SplitStack, free_port, start_server, wait_ready
 
 __all__ = [
+    "FAST",
+    "AllInOne",
     "Api",
     "Load",
     "Outcomes",
@@ -39,6 +41,13 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: Quick heartbeats and relay polls, so the checks settle fast.
+FAST = {
+    "CTH_HEARTBEAT_INTERVAL_SECONDS": "1",
+    "CTH_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
+    "CTH_LOG_FORMAT": "text",
+    "OTEL_SDK_DISABLED": "true",
+}
 PASSWORD = "correct horse battery staple"
 PROBLEM_JSON = "application/problem+json"
 #: How long an event may take from commit to a reader's view once every process is up.
@@ -334,6 +343,44 @@ class Load:
         self.stop()
         assert self._pool is not None
         self._pool.shutdown()
+
+
+class AllInOne:
+    """One `serve --modules all` process on a fixed port (SQLite in `data_dir` unless `env`
+    says otherwise); a test may signal or kill it and `start` it again on the same data."""
+
+    def __init__(self, data_dir: Path, env: Mapping[str, str]) -> None:
+        self.env = {
+            **FAST,
+            "CTH_DATA_DIR": str(data_dir),
+            "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'cloudtaskhub.db'}",
+            **env,
+        }
+        self.logs = data_dir / "logs"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._child: Child | None = None
+
+    @property
+    def child(self) -> Child:
+        """The process last started."""
+        if self._child is None:
+            raise RuntimeError("the all-in-one process was never started")
+        return self._child
+
+    def start(self) -> Child:
+        child = start_server("all", self.port, self.env, self.logs, name="all-in-one")
+        try:
+            wait_ready(child, self.url, timeout=90)
+        except BaseException:
+            child.stop()
+            raise
+        self._child = child
+        return child
+
+    def stop(self) -> None:
+        if self._child is not None:
+            self._child.stop()
 
 
 def restart_module(stack: SplitStack, module: str) -> Child:

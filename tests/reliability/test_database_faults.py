@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from entrypoints.split import Child, free_port, start_server, wait_ready
-from tests.reliability.conftest import FAST, psql
-from tests.reliability.support import Api, Load, Outcomes, Team, eventually
+from entrypoints.split import Child
+from tests.reliability.conftest import psql
+from tests.reliability.support import AllInOne, Api, Load, Outcomes, Team, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -29,21 +29,13 @@ FAULT_SECONDS = 6.0
 
 @pytest.fixture
 def server(postgres_database: str, tmp_path: Path) -> Iterator[tuple[str, Child]]:
-    port = free_port()
-    env = {
-        **FAST,
-        "CTH_DATA_DIR": str(tmp_path),
-        "CTH_DATABASE_URL": postgres_database,
-        "CTH_BUS": "memory",
-        "CTH_ADMIN_EMAILS": ADMIN,
-    }
-    child = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
-    url = f"http://127.0.0.1:{port}"
+    app = AllInOne(
+        tmp_path, {"CTH_DATABASE_URL": postgres_database, "CTH_BUS": "memory", "CTH_ADMIN_EMAILS": ADMIN}
+    )
     try:
-        wait_ready(child, url, timeout=90)
-        yield url, child
+        yield app.url, app.start()
     finally:
-        child.stop()
+        app.stop()
 
 
 def terminate_backends_for(seconds: float) -> subprocess.Popen[bytes]:

@@ -14,15 +14,13 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 
 import httpx
 import pytest
 
-from entrypoints.split import _venv_tool, free_port, kafka_environment, start_broker, start_server, wait_ready
-from tests.reliability.conftest import FAST
-from tests.reliability.support import Api, Load, Team, eventually
+from entrypoints.split import Child, _venv_tool
+from tests.reliability.support import AllInOne, Api, Load, Team, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +31,7 @@ PROMPT_EXIT_SECONDS = 15.0
 CLEAN_EXIT = (0, -signal.SIGTERM)
 
 
-def _pending_in_outbox(env: dict[str, str]) -> dict[str, int]:
+def _pending_in_outbox(env: Mapping[str, str]) -> dict[str, int]:
     """`cloudtaskhub outbox status`, as an operator would run it between two starts."""
     listing = subprocess.run(
         [_venv_tool("cloudtaskhub"), "outbox", "status"],
@@ -57,42 +55,41 @@ def _follow_stream(url: str, headers: dict[str, str], ended: threading.Event) ->
     ended.set()
 
 
-def test_sigterm_with_an_open_stream_under_load_exits_at_once(tmp_path: Path) -> None:
-    env = {
-        **FAST,
-        "CTH_BUS": "memory",
-        "CTH_DATA_DIR": str(tmp_path),
-        "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cloudtaskhub.db'}",
-    }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
-    try:
-        wait_ready(server, url, timeout=90)
-        team = Team.form(Api(url))
-        stream_ended = threading.Event()
-        threading.Thread(
-            target=_follow_stream, args=(url, team.owner.headers, stream_ended), daemon=True
-        ).start()
-        with Load(
-            url, lambda n, o, http: team.create_task(n, o, http), threads=6, fresh_connections=True
-        ) as load:
-            eventually(lambda: load.outcomes.ok >= 30, "load before the signal", timeout=60)
-            server.signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            server.process.wait(timeout=60)
-            exited_after = time.monotonic() - signalled
-        print(
-            f"SIGTERM with an open SSE stream: exited {server.process.returncode} after {exited_after:.1f}s; "
-            f"{load.outcomes.summary()}; SSE stream ended: {stream_ended.is_set()}"
-        )
+def _sigterm_under_load(app: AllInOne, team: Team) -> tuple[float, Load]:
+    """SIGTERM once 30 tasks were created, with the load still running; the exit time and the load."""
+    with Load(
+        app.url, lambda n, o, http: team.create_task(n, o, http), threads=6, fresh_connections=True
+    ) as load:
+        eventually(lambda: load.outcomes.ok >= 30, "load before the signal", timeout=60)
+        app.child.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        app.child.process.wait(timeout=60)
+        exited_after = time.monotonic() - signalled
+    return exited_after, load
 
-        assert load.outcomes.dirty == []
-        assert exited_after < 5.0
-        assert server.process.returncode in CLEAN_EXIT
-        assert stream_ended.wait(5)
-    finally:
-        server.stop()
+
+def _watch_stream(url: str, team: Team) -> threading.Event:
+    """Follow the owner's notification stream in the background; set when it ends."""
+    ended = threading.Event()
+    threading.Thread(target=_follow_stream, args=(url, team.owner.headers, ended), daemon=True).start()
+    return ended
+
+
+def test_sigterm_with_an_open_stream_under_load_exits_at_once(all_in_one: AllInOne) -> None:
+    team = Team.form(Api(all_in_one.url))
+    stream_ended = _watch_stream(all_in_one.url, team)
+
+    exited_after, load = _sigterm_under_load(all_in_one, team)
+    returncode = all_in_one.child.process.returncode
+    print(
+        f"SIGTERM with an open SSE stream: exited {returncode} after {exited_after:.1f}s; "
+        f"{load.outcomes.summary()}; SSE stream ended: {stream_ended.is_set()}"
+    )
+
+    assert load.outcomes.dirty == []
+    assert exited_after < 5.0
+    assert returncode in CLEAN_EXIT
+    assert stream_ended.wait(5)
 
 
 def _refuses_connections(port: int) -> bool:
@@ -100,98 +97,63 @@ def _refuses_connections(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_a_request_in_flight_when_sigterm_arrives_is_answered_and_kept(tmp_path: Path) -> None:
+def test_a_request_in_flight_when_sigterm_arrives_is_answered_and_kept(all_in_one: AllInOne) -> None:
     """The body of a task arrives in two halves, with SIGTERM between them: the process has
     stopped accepting connections but finishes the request it is reading."""
-    env = {
-        **FAST,
-        "CTH_BUS": "memory",
-        "CTH_DATA_DIR": str(tmp_path),
-        "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cloudtaskhub.db'}",
-    }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
-    try:
-        wait_ready(server, url, timeout=90)
-        api = Api(url)
-        team = Team.form(api)
+    api = Api(all_in_one.url)
+    team = Team.form(api)
+    server = all_in_one.child
 
-        def body_across_the_signal() -> Iterator[bytes]:
-            yield b'{"title": "Sent across the signal", '
-            server.signal(signal.SIGTERM)
-            eventually(lambda: _refuses_connections(port), "the server to stop accepting connections", 15)
-            yield b'"priority": "urgent"}'
-
-        created = httpx.post(
-            f"{url}/api/v1/projects/{team.project}/tasks",
-            content=body_across_the_signal(),
-            headers={**team.owner.headers, "Content-Type": "application/json"},
-            timeout=30,
+    def body_across_the_signal() -> Iterator[bytes]:
+        yield b'{"title": "Sent across the signal", '
+        server.signal(signal.SIGTERM)
+        eventually(
+            lambda: _refuses_connections(all_in_one.port), "the server to stop accepting connections", 15
         )
-        server.process.wait(timeout=30)
-        print(f"request in flight across SIGTERM: {created.status_code}; exited {server.process.returncode}")
+        yield b'"priority": "urgent"}'
 
-        assert created.status_code == 201, created.text
-        assert server.process.returncode in CLEAN_EXIT
-        server = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
-        wait_ready(server, url, timeout=90)
-        kept = api.get(f"/api/v1/tasks/{created.json()['id']}", team.owner)
-        assert (kept["title"], kept["priority"]) == ("Sent across the signal", "urgent")
-        api.close()
-    finally:
-        server.stop()
+    created = httpx.post(
+        f"{all_in_one.url}/api/v1/projects/{team.project}/tasks",
+        content=body_across_the_signal(),
+        headers={**team.owner.headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    server.process.wait(timeout=30)
+    print(f"request in flight across SIGTERM: {created.status_code}; exited {server.process.returncode}")
+
+    assert created.status_code == 201, created.text
+    assert server.process.returncode in CLEAN_EXIT
+    all_in_one.start()
+    kept = api.get(f"/api/v1/tasks/{created.json()['id']}", team.owner)
+    assert (kept["title"], kept["priority"]) == ("Sent across the signal", "urgent")
+    api.close()
 
 
 @pytest.mark.kafka
 def test_sigterm_under_load_with_the_broker_stalled_keeps_the_outbox_for_the_next_start(
-    tmp_path: Path,
+    all_in_one_on_kafka: tuple[AllInOne, Child],
 ) -> None:
-    broker, bootstrap = start_broker(tmp_path / "logs")
-    env = {
-        **FAST,
-        **kafka_environment(bootstrap),
-        "CTH_DATA_DIR": str(tmp_path),
-        "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cloudtaskhub.db'}",
-    }
-    url = f"http://127.0.0.1:{free_port()}"
-    server = start_server("all", int(url.rsplit(":", 1)[1]), env, tmp_path / "logs", name="all-in-one")
-    try:
-        wait_ready(server, url, timeout=90)
-        team = Team.form(Api(url))
-        stream_ended = threading.Event()
-        threading.Thread(
-            target=_follow_stream, args=(url, team.owner.headers, stream_ended), daemon=True
-        ).start()
+    app, broker = all_in_one_on_kafka
+    team = Team.form(Api(app.url))
+    stream_ended = _watch_stream(app.url, team)
 
-        broker.signal(signal.SIGSTOP)
-        with Load(
-            url, lambda n, o, http: team.create_task(n, o, http), threads=6, fresh_connections=True
-        ) as load:
-            eventually(lambda: load.outcomes.ok >= 30, "load before the signal", timeout=60)
-            server.signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            server.process.wait(timeout=60)
-            exited_after = time.monotonic() - signalled
-        pending = _pending_in_outbox(env)
-        print(
-            f"SIGTERM under load: exited {server.process.returncode} after {exited_after:.1f}s; "
-            f"{load.outcomes.summary()}; SSE stream ended: {stream_ended.is_set()}; outbox pending: {pending}"
-        )
+    broker.signal(signal.SIGSTOP)
+    exited_after, load = _sigterm_under_load(app, team)
+    returncode = app.child.process.returncode
+    pending = _pending_in_outbox(app.env)
+    print(
+        f"SIGTERM under load: exited {returncode} after {exited_after:.1f}s; "
+        f"{load.outcomes.summary()}; SSE stream ended: {stream_ended.is_set()}; outbox pending: {pending}"
+    )
 
-        assert load.outcomes.dirty == []
-        assert exited_after < PROMPT_EXIT_SECONDS
-        assert server.process.returncode in CLEAN_EXIT
-        assert stream_ended.wait(5)
-        assert pending["project"] > 0
+    assert load.outcomes.dirty == []
+    assert exited_after < PROMPT_EXIT_SECONDS
+    assert returncode in CLEAN_EXIT
+    assert stream_ended.wait(5)
+    assert pending["project"] > 0
 
-        broker.signal(signal.SIGCONT)
-        server = start_server("all", int(url.rsplit(":", 1)[1]), env, tmp_path / "logs", name="all-in-one")
-        wait_ready(server, url, timeout=90)
-        figures = team.verify_exactly_once("after the restart")
-        assert figures["tasks committed"] == load.outcomes.ok
-        assert eventually(lambda: _pending_in_outbox(env)["project"] == 0, "the outbox to drain", 60)
-    finally:
-        broker.signal(signal.SIGCONT)
-        server.stop()
-        broker.stop()
+    broker.signal(signal.SIGCONT)
+    app.start()
+    figures = team.verify_exactly_once("after the restart")
+    assert figures["tasks committed"] == load.outcomes.ok
+    assert eventually(lambda: _pending_in_outbox(app.env)["project"] == 0, "the outbox to drain", 60)

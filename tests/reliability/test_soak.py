@@ -22,9 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from entrypoints.split import Child, free_port, start_server, wait_ready
-from tests.reliability.conftest import FAST
-from tests.reliability.support import Api, Outcomes, Team, eventually, rss_bytes
+from entrypoints.split import Child
+from tests.reliability.support import AllInOne, Api, Outcomes, Team, eventually, rss_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -35,21 +34,11 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Child]]:
-    port = free_port()
-    env = {
-        **FAST,
-        "CTH_BUS": "memory",
-        "CTH_DATA_DIR": str(tmp_path),
-        "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cloudtaskhub.db'}",
-        "CTH_LOG_LEVEL": "WARNING",
-    }
-    child = start_server("all", port, env, tmp_path / "logs", name="all-in-one")
-    url = f"http://127.0.0.1:{port}"
+    app = AllInOne(tmp_path, {"CTH_BUS": "memory", "CTH_LOG_LEVEL": "WARNING"})
     try:
-        wait_ready(child, url, timeout=90)
-        yield url, child
+        yield app.url, app.start()
     finally:
-        child.stop()
+        app.stop()
 
 
 class Mix:
