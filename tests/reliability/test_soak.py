@@ -139,6 +139,11 @@ def _backlog(api: Api) -> float:
     )
 
 
+def _p50_p99_ms(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return round(1000 * ordered[len(ordered) // 2], 1), round(1000 * ordered[int(len(ordered) * 0.99)], 1)
+
+
 def _slope_mb_per_minute(samples: list[tuple[float, int]]) -> float:
     xs, ys = [t for t, _ in samples], [r / MB for _, r in samples]
     return statistics.linear_regression(xs, ys).slope * 60 if len(samples) > 2 else 0.0
@@ -165,14 +170,14 @@ def run_soak(url: str, child: Child, seconds: float) -> dict[str, Any]:
 
     quarter = max(1, len(samples) // 4)
     first, last = samples[:quarter], samples[-quarter:]
-    all_latencies = sorted(x for values in mix.latencies.values() for x in values)
+    p50, p99 = _p50_p99_ms([x for values in mix.latencies.values() for x in values])
     figures = {
         "seconds": round(elapsed),
         "requests": outcomes.requests,
         "rate": round(outcomes.requests / elapsed, 1),
         "failures": outcomes.requests - outcomes.ok,
-        "p50 ms": round(1000 * all_latencies[len(all_latencies) // 2], 1),
-        "p99 ms": round(1000 * all_latencies[int(len(all_latencies) * 0.99)], 1),
+        "p50 ms": p50,
+        "p99 ms": p99,
         "rss first quarter MB": round(statistics.median(r for _, r in first) / MB, 1),
         "rss last quarter MB": round(statistics.median(r for _, r in last) / MB, 1),
         "rss peak MB": round(max(r for _, r in samples) / MB, 1),
@@ -182,9 +187,8 @@ def run_soak(url: str, child: Child, seconds: float) -> dict[str, Any]:
     }
     print(f"soak: {figures}; {outcomes.summary()}")
     for kind, values in sorted(mix.latencies.items()):
-        ordered = sorted(values)
-        p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
-        print(f"  {kind:<22} {len(ordered):>6} requests  p50 {1000 * p50:7.1f} ms  p99 {1000 * p99:7.1f} ms")
+        kind_p50, kind_p99 = _p50_p99_ms(values)
+        print(f"  {kind:<22} {len(values):>6} requests  p50 {kind_p50:7.1f} ms  p99 {kind_p99:7.1f} ms")
     for sample in outcomes.dirty[:5]:
         print("  dirty:", sample)
     api.close()
