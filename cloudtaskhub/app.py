@@ -14,15 +14,13 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.events.bus import Bus
 from cloudtaskhub.http.auth import provide_principal
 from cloudtaskhub.http.middleware import request_context_middleware
 from cloudtaskhub.http.module_admin import module_admin_router
+from cloudtaskhub.http.openapi import openapi_config
 from cloudtaskhub.http.operations import operation_handlers
 from cloudtaskhub.http.pagination import provide_page_request
 from cloudtaskhub.http.problems import exception_handlers
@@ -43,9 +41,16 @@ def create_app(
     clock: Clock | None = None,
     bus: Bus | None = None,
     environ: dict[str, str] | None = None,
+    public_modules: Sequence[Module] | None = None,
 ) -> Litestar:
-    """Build the Litestar app serving `modules`, with their runtime in `app.state.runtime`."""
+    """Build the Litestar app serving `modules`, with their runtime in `app.state.runtime`.
+
+    `public_modules` are every module of the deployment (default: `modules`): `/schema`
+    describes their whole API whichever of them this process mounts, so a client sees
+    the same document in every shape (see `cloudtaskhub.http.openapi`).
+    """
     settings = settings or load_settings(environ=environ)
+    public_document = _public_document(modules, public_modules, settings)
     configure_logging(settings)
     configure_tracing(settings, service_name_for([m.name for m in modules], settings))
     runtime = Runtime(modules, settings, clock=clock, bus=bus, environ=environ)
@@ -59,35 +64,14 @@ def create_app(
         finally:
             await runtime.stop()
 
-    route_handlers = [*operation_handlers]
-    for module in modules:
-        route_handlers.extend(module.route_handlers)
-        route_handlers.extend(module_admin_router(module))
-
-    def provide_runtime() -> Runtime:
-        return runtime
-
     app = Litestar(
-        route_handlers=route_handlers,
+        route_handlers=_route_handlers(modules),
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         middleware=[server_telemetry(), request_context_middleware, name_server_span],
-        dependencies={
-            "runtime": Provide(provide_runtime, sync_to_thread=False),
-            "principal": Provide(provide_principal, sync_to_thread=False),
-            "page": Provide(provide_page_request, sync_to_thread=False),
-            "expected_version": Provide(provide_expected_version, sync_to_thread=False),
-        },
-        openapi_config=OpenAPIConfig(
-            title="CloudTaskHub",
-            version=settings.version,
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
-            components=Components(
-                security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
+        dependencies=_dependencies(runtime),
+        openapi_config=openapi_config(
+            settings, (lambda: public_document) if public_document is not None else None
         ),
         cors_config=CORSConfig(allow_origins=list(settings.cors_allow_origins))
         if settings.cors_allow_origins
@@ -99,6 +83,52 @@ def create_app(
     )
     app.state.runtime = runtime
     return app
+
+
+def _route_handlers(modules: Sequence[Module]) -> list[Any]:
+    route_handlers: list[Any] = [*operation_handlers]
+    for module in modules:
+        route_handlers.extend(module.route_handlers)
+        route_handlers.extend(module_admin_router(module))
+    return route_handlers
+
+
+def _dependencies(runtime: Runtime | None) -> dict[str, Provide]:
+    def provide_runtime() -> Runtime:
+        if runtime is None:  # the app that only describes the public API is never served
+            raise RuntimeError("no runtime")
+        return runtime
+
+    return {
+        "runtime": Provide(provide_runtime, sync_to_thread=False),
+        "principal": Provide(provide_principal, sync_to_thread=False),
+        "page": Provide(provide_page_request, sync_to_thread=False),
+        "expected_version": Provide(provide_expected_version, sync_to_thread=False),
+    }
+
+
+def _public_document(
+    modules: Sequence[Module], public_modules: Sequence[Module] | None, settings: Settings
+) -> dict[str, Any] | None:
+    """The OpenAPI document of an app mounting `public_modules`, or None when that is
+    this app (it then serves its own). Built once, when the app is, so a process that
+    cannot describe the API fails at start, not on a client's request."""
+    if public_modules is None:
+        return None
+    public = {m.name for m in public_modules}
+    mounted = {m.name for m in modules}
+    if not mounted <= public:
+        raise ValueError(f"mounted module(s) {', '.join(sorted(mounted - public))} not among the public ones")
+    if mounted == public:
+        return None
+    describing = Litestar(
+        route_handlers=_route_handlers(public_modules),
+        dependencies=_dependencies(None),
+        openapi_config=openapi_config(settings),
+        debug=False,
+        logging_config=None,
+    )
+    return describing.openapi_schema.to_schema()
 
 
 @contextmanager

@@ -18,6 +18,7 @@ def create_all_in_one() -> Litestar:
 
 
 def create_selected() -> Litestar:
-    """The modules named in `CTH_MODULES` (default: all)."""
+    """The modules named in `CTH_MODULES` (default: all); `/schema` describes all of them
+    whichever are mounted, so the public document is the same in every shape."""
     settings = load_settings()
-    return create_app(select_modules(settings.modules), settings)
+    return create_app(select_modules(settings.modules), settings, public_modules=ALL_MODULES)

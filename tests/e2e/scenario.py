@@ -23,6 +23,66 @@ PASSWORD = "correct horse battery staple"
 PROBLEM_JSON = "application/problem+json"
 #: How long an event may take from the publisher's commit to a reader's view.
 EVENTUALLY = 30.0
+#: Operations of each module's public API (docs/API.md), as `/schema/openapi.json`
+#: must describe them whichever process serves the document.
+PUBLIC_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "gateway": ("GET /", "GET /api/v1/dashboard", "GET /api/v1/status"),
+    "auth": (
+        "POST /api/v1/auth/register",
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/refresh",
+        "POST /api/v1/auth/logout",
+        "GET /api/v1/auth/me",
+        "GET /api/v1/auth/jwks",
+    ),
+    "project": (
+        "POST /api/v1/projects",
+        "GET /api/v1/projects",
+        "GET /api/v1/projects/{project_id}",
+        "PATCH /api/v1/projects/{project_id}",
+        "DELETE /api/v1/projects/{project_id}",
+        "POST /api/v1/projects/{project_id}/members",
+        "GET /api/v1/projects/{project_id}/members",
+        "DELETE /api/v1/projects/{project_id}/members/{user_id}",
+        "POST /api/v1/projects/{project_id}/tasks",
+        "GET /api/v1/projects/{project_id}/tasks",
+        "GET /api/v1/tasks/{task_id}",
+        "PATCH /api/v1/tasks/{task_id}",
+        "DELETE /api/v1/tasks/{task_id}",
+    ),
+    "billing": (
+        "GET /api/v1/billing/plans",
+        "GET /api/v1/billing/subscription",
+        "PUT /api/v1/billing/subscription",
+        "GET /api/v1/billing/usage",
+        "GET /api/v1/billing/invoices",
+        "GET /api/v1/billing/invoices/{invoice_id}",
+    ),
+    "notification": (
+        "GET /api/v1/notifications",
+        "POST /api/v1/notifications/{notification_id}/read",
+        "POST /api/v1/notifications/read-all",
+        "GET /api/v1/notifications/stream",
+        "POST /api/v1/notifications/webhooks",
+        "GET /api/v1/notifications/webhooks",
+        "DELETE /api/v1/notifications/webhooks/{webhook_id}",
+        "GET /api/v1/notifications/webhooks/{webhook_id}/deliveries",
+    ),
+    "analytics": (
+        "GET /api/v1/analytics/projects/{project_id}/summary",
+        "GET /api/v1/analytics/me",
+        "GET /api/v1/analytics/overview",
+    ),
+}
+#: Each module's admin operations live under its own primary prefix.
+ADMIN_PREFIXES = {
+    "gateway": "/api/v1/dashboard",
+    "auth": "/api/v1/auth",
+    "project": "/api/v1/projects",
+    "billing": "/api/v1/billing",
+    "notification": "/api/v1/notifications",
+    "analytics": "/api/v1/analytics",
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +153,7 @@ class Scenario:
     def run(self) -> None:
         try:
             self.index_names_the_api()
+            self.schema_describes_every_module()
             self.status_shows_every_module_alive()
             self.people_register_and_log_in()
             project = self.alice_creates_a_project()
@@ -112,6 +173,31 @@ class Scenario:
 
         assert response.status_code == 200, response.text
         assert response.json()["name"] == "CloudTaskHub"
+
+    def schema_describes_every_module(self) -> None:
+        response = self.http.get("/schema/openapi.json")
+
+        assert response.status_code == 200, response.text
+        document = response.json()
+        described = {
+            f"{method.upper()} {path}"
+            for path, item in document["paths"].items()
+            for method in item
+            if method in {"get", "put", "post", "patch", "delete"}
+        }
+        for module in self.shape.modules:
+            expected = {
+                *PUBLIC_OPERATIONS[module],
+                f"GET {ADMIN_PREFIXES[module]}/admin/dead-letters",
+                f"GET {ADMIN_PREFIXES[module]}/admin/events",
+            }
+            assert expected <= described, f"{module}: {sorted(expected - described)} not described"
+        assert "BearerToken" in document["components"]["securitySchemes"]
+        ui = self.http.get("/schema")
+        assert ui.status_code == 200
+        assert ui.headers["content-type"].startswith("text/html")
+        # The UI embeds the document it shows: the whole API too.
+        assert all(f'"{path}"' in ui.text for path in ("/api/v1/auth/login", "/api/v1/billing/plans"))
 
     def status_shows_every_module_alive(self) -> None:
         def settled() -> dict[str, Any] | None:

@@ -56,3 +56,21 @@ def test_the_stack_gives_the_root_router_the_same_lowest_priority() -> None:
     roots = [r for s in app_services(stack) if s.routed for r in s.routers() if "/" in r.prefixes]
 
     assert [(r.prefixes, r.priority) for r in roots] == [(("/",), ROOT_PRIORITY)]
+
+
+def test_the_stack_routes_schema_to_a_serve_process_in_both_shapes() -> None:
+    """Every `serve` process describes the whole API at /schema (tests/e2e/test_api_document.py),
+    so the stack must route /schema to one of them — here, the gateway's `/` catch-all."""
+    for shape in ("allinone", "split"):
+        stack = load_stack({**shape_environment(shape), "CTH_IMAGE_TAG": "test"})
+
+        routed = {
+            prefix: service.name
+            for service in app_services(stack)
+            if service.routed
+            for prefix in service.prefixes()
+            if "/schema/openapi.json".startswith(prefix)
+        }
+
+        assert routed, f"{shape}: nothing routes /schema"
+        assert routed[max(routed, key=len)] in {"app", "gateway"}, shape
