@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from uuid import UUID
 
 __all__ = ["Settings", "SettingsError", "load_settings", "module_database_url"]
 
@@ -65,7 +66,9 @@ class Settings:
     jwt_audience: str = "cloudtaskhub-api"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 1_209_600
-    admin_emails: tuple[str, ...] = ()
+    #: Accounts (user ids) that get the admin role; besides these, `cloudtaskhub auth
+    #: grant-admin EMAIL` run on the server. Never an email: anyone can register one.
+    admin_user_ids: tuple[str, ...] = ()
 
     outbox_poll_interval_seconds: float = 1.0
     outbox_batch_size: int = 100
@@ -99,6 +102,21 @@ class Settings:
             value = getattr(self, name)
             if value <= 0:
                 raise SettingsError(_variable_name("CTH_", name), "a number greater than 0", str(value))
+        for user_id in self.admin_user_ids:
+            try:
+                UUID(user_id)
+            except ValueError:
+                raise SettingsError(
+                    "CTH_ADMIN_USER_IDS", "comma-separated user ids (UUIDs)", user_id
+                ) from None
+        # The email-based grant is gone (anyone could register the address); a deployment
+        # still relying on it must not start as if its admins were set.
+        if self.extra.get("CTH_ADMIN_EMAILS", "").strip():
+            raise SettingsError(
+                "CTH_ADMIN_EMAILS",
+                "nothing (removed): grant admin with CTH_ADMIN_USER_IDS or `cloudtaskhub auth grant-admin`",
+                self.extra["CTH_ADMIN_EMAILS"],
+            )
 
     @property
     def keys_dir(self) -> Path:

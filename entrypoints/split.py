@@ -34,6 +34,7 @@ __all__ = [
     "SplitStack",
     "dev",
     "free_port",
+    "grant_admin",
     "kafka_environment",
     "start_broker",
     "start_server",
@@ -187,6 +188,16 @@ def start_server(
         str(port),
     ]
     return spawn(name or modules, command, log_dir, {**os.environ, **env})
+
+
+def grant_admin(email: str, env: Mapping[str, str]) -> None:
+    """`cloudtaskhub auth grant-admin EMAIL` against the database a server with `env` uses."""
+    command = [_venv_tool("cloudtaskhub"), "auth", "grant-admin", email]
+    done = subprocess.run(  # noqa: S603 - our own executable, an argument list
+        command, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"grant-admin {email} failed: {done.stderr or done.stdout}")
 
 
 def start_traefik(log_dir: Path, port: int, upstreams: Mapping[str, str]) -> Child:

@@ -7,13 +7,16 @@ Every other module verifies access tokens with the public key alone.
 
 Publishes: `auth.user_registered`. Consumes: nothing.
 
-Terms: *family* — the chain of refresh tokens descending from one login.
+Terms: *family* — the chain of refresh tokens descending from one login; *admin* — an
+account named in CTH_ADMIN_USER_IDS or granted with `cloudtaskhub auth grant-admin EMAIL`
+(an operator act on the server, never a claim a client can make).
 """
 
 from pathlib import Path
 
 from cloudtaskhub.module import Module
 from modules.auth.api import AuthController
+from modules.auth.cli import auth_cli
 from modules.auth.contracts import UserRegistered
 from modules.auth.models import AuthBase
 
@@ -25,4 +28,5 @@ module = Module(
     metadata=AuthBase.metadata,
     publishes=[UserRegistered],
     migrations=Path(__file__).parent / "migrations",
+    cli=auth_cli,
 )

@@ -48,3 +48,16 @@ class LoginThrottleModel(AuthBase):
     failures: Mapped[int]
     locked_until: Mapped[datetime | None]
     last_failure_at: Mapped[datetime]
+
+
+class AdminGrantModel(AuthBase):
+    """An operator made this account an admin (`cloudtaskhub auth grant-admin`).
+
+    The admin role is never derived from anything a client sends: registration is open
+    and emails are not verified, so the grant is an act on the server.
+    """
+
+    __tablename__ = "auth_admin_grants"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("auth_users.id", ondelete="CASCADE"), primary_key=True)
+    granted_at: Mapped[datetime]

@@ -25,9 +25,16 @@ from cloudtaskhub.runtime import ModuleRuntime
 from cloudtaskhub.security import ALGORITHM, KeyStore
 from cloudtaskhub.settings import Settings
 from modules.auth.contracts import UserRegistered
-from modules.auth.models import LoginThrottleModel, RefreshTokenModel, UserModel
+from modules.auth.models import AdminGrantModel, LoginThrottleModel, RefreshTokenModel, UserModel
 
-__all__ = ["AuthService", "EmailTaken", "InvalidCredentials", "TokenPair", "provide_auth_service"]
+__all__ = [
+    "AuthService",
+    "EmailTaken",
+    "InvalidCredentials",
+    "TokenPair",
+    "UserNotFound",
+    "provide_auth_service",
+]
 
 
 class EmailTaken(Conflict):
@@ -73,6 +80,7 @@ class AuthService:
         self._clock = clock
         self._keys = keys
         self._settings = settings
+        self._admin_user_ids = frozenset(UUID(i) for i in settings.admin_user_ids)
 
     async def register(self, email: str, password: str, display_name: str) -> UserModel:
         """Create an account and publish `UserRegistered`. Raises EmailTaken."""
@@ -175,12 +183,44 @@ class AuthService:
     def jwks(self) -> dict[str, Any]:
         return self._keys.jwks()
 
+    async def grant_admin(self, email: str) -> UserModel:
+        """Give an existing account the admin role (an operator act, from the CLI).
+
+        Takes effect with the account's next access token. Raises UserNotFound.
+        """
+        async with self._uow.transaction() as tx:
+            user = await UserRepository(session=tx.session).get_one_or_none(email=email.strip().lower())
+            if user is None:
+                raise UserNotFound()
+            if await tx.session.get(AdminGrantModel, user.id) is None:
+                tx.session.add(AdminGrantModel(user_id=user.id, granted_at=self._clock.now()))
+        return user
+
+    async def revoke_admin(self, email: str) -> bool:
+        """Take the granted admin role away; False when it was not granted. Raises UserNotFound.
+
+        Tokens already issued keep their role until they expire (CTH_ACCESS_TOKEN_TTL_SECONDS).
+        """
+        async with self._uow.transaction() as tx:
+            user = await UserRepository(session=tx.session).get_one_or_none(email=email.strip().lower())
+            if user is None:
+                raise UserNotFound()
+            grant = await tx.session.get(AdminGrantModel, user.id)
+            if grant is not None:
+                await tx.session.delete(grant)
+        return grant is not None
+
+    async def _roles(self, session: Any, user: UserModel) -> list[str]:
+        if user.id in self._admin_user_ids or await session.get(AdminGrantModel, user.id) is not None:
+            return ["admin"]
+        return []
+
     async def _issue(self, session: Any, user: UserModel, *, family_id: UUID) -> TokenPair:
         if self._keys.private_key is None:
             raise RuntimeError("auth needs CTH_JWT_PRIVATE_KEY_FILE to issue tokens")
         now = self._clock.now()
         ttl = self._settings.access_token_ttl_seconds
-        roles = ["admin"] if user.email in {e.lower() for e in self._settings.admin_emails} else []
+        roles = await self._roles(session, user)
         claims = {
             "iss": self._settings.jwt_issuer,
             "aud": self._settings.jwt_audience,

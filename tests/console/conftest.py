@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from entrypoints.split import free_port, start_server, wait_ready
+from entrypoints.split import free_port, grant_admin, start_server, wait_ready
 
 CHROMIUM = os.environ.get("CTH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,7 +40,6 @@ FAST = {
     "CTH_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
     "CTH_LOG_FORMAT": "text",
     "CTH_DB_BOOTSTRAP": "create",
-    "CTH_ADMIN_EMAILS": ADMIN,
     "CTH_CONSOLE_GRAFANA_URL": "http://127.0.0.1:3000/",
     "CTH_CONSOLE_JAEGER_URL": "http://127.0.0.1:16686/",
     "CTH_CONSOLE_PROMETHEUS_URL": "http://127.0.0.1:9090/",
@@ -85,6 +84,8 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(server, url, timeout=60)
+        register(url, ADMIN, "Admin")
+        grant_admin(ADMIN, env)  # as an operator does on the server
         yield url
     finally:
         server.stop()

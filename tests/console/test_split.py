@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.split import SplitStack
+from entrypoints.split import SplitStack, grant_admin
 from tests.console.conftest import ADMIN, FAST, expect, register, requires_a_browser
 
 pytestmark = pytest.mark.e2e
@@ -18,6 +18,8 @@ def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplitStack
     requires_a_browser()
     run_dir: Path = tmp_path_factory.mktemp("console-split")
     with SplitStack(run_dir, env=FAST) as stack:
+        register(stack.url, ADMIN, "Admin")
+        grant_admin(ADMIN, stack.module_environment("auth"))  # as an operator does on the server
         yield stack
 
 

@@ -163,8 +163,11 @@ class Api:
             "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": name}
         )
         assert registered.status_code == 201, registered.text
+        return self.login_as(email, registered.json()["id"])
+
+    def login_as(self, email: str, user_id: str) -> User:
         tokens = self.http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
-        return User(email, registered.json()["id"], {"Authorization": f"Bearer {tokens['access_token']}"})
+        return User(email, user_id, {"Authorization": f"Bearer {tokens['access_token']}"})
 
     def get(self, path: str, user: User, **params: Any) -> Any:
         response = self.http.get(path, params=params or None, headers=user.headers)

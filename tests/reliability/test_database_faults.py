@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from entrypoints.split import Child
+from entrypoints.split import Child, grant_admin
 from tests.reliability.conftest import psql
 from tests.reliability.support import AllInOne, Api, Load, Outcomes, Team, eventually
 
@@ -28,12 +28,15 @@ FAULT_SECONDS = 6.0
 
 
 @pytest.fixture
-def server(postgres_database: str, tmp_path: Path) -> Iterator[tuple[str, Child]]:
-    app = AllInOne(
-        tmp_path, {"CTH_DATABASE_URL": postgres_database, "CTH_BUS": "memory", "CTH_ADMIN_EMAILS": ADMIN}
-    )
+def server(postgres_database: str, tmp_path: Path) -> Iterator[tuple[str, Child, str]]:
+    app = AllInOne(tmp_path, {"CTH_DATABASE_URL": postgres_database, "CTH_BUS": "memory"})
     try:
-        yield app.url, app.start()
+        child = app.start()
+        api = Api(app.url)
+        admin = api.register_as(ADMIN)
+        api.close()
+        grant_admin(ADMIN, app.env)  # as an operator does on the server
+        yield app.url, child, admin.id
     finally:
         app.stop()
 
@@ -65,9 +68,9 @@ def _mixed(team: Team) -> object:
 
 
 def test_dropped_database_connections_answer_503_then_recover_with_nothing_half_written(
-    server: tuple[str, Child],
+    server: tuple[str, Child, str],
 ) -> None:
-    url, child = server
+    url, child, admin_id = server
     api = Api(url)
     team = Team.form(api)
 
@@ -92,7 +95,7 @@ def test_dropped_database_connections_answer_503_then_recover_with_nothing_half_
     assert child.alive()  # recovered without a restart
     assert api.http.get("/health/ready").status_code == 200
     team.verify_exactly_once("database fault")
-    admin = api.register_as(ADMIN)
+    admin = api.login_as(ADMIN, admin_id)
     dead = {m: api.get(f"/api/v1/{m}/admin/dead-letters", admin)["items"] for m in MODULES_WITH_ADMIN}
     assert {m: items for m, items in dead.items() if items} == {}
     api.close()

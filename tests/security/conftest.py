@@ -44,7 +44,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{run / 'app.db'}",
         "CTH_LOG_FORMAT": "json",
         "CTH_LOG_LEVEL": "DEBUG",
-        "CTH_ADMIN_EMAILS": "admin@example.com",
         "CTH_NOTIFICATION_WEBHOOK_ALLOW_PRIVATE": "false",
         "OTEL_SDK_DISABLED": "true",
     }

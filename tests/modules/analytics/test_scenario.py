@@ -1,8 +1,8 @@
 """The whole system through its HTTP API: analytics and the gateway dashboard agree with
 figures computed here, independently, from the scenario's own data.
 
-Two users (alice is an admin through CTH_ADMIN_EMAILS), three projects, 40 tasks,
-assignments, reassignments, completions spread over ten days of a manual clock,
+Two users (alice is granted the admin role, as `cloudtaskhub auth grant-admin` does), three
+projects, 40 tasks, assignments, reassignments, completions spread over ten days of a manual clock,
 a reopened task and deleted tasks. Tokens are minted before the clock moves (they
 are checked against real time).
 """
@@ -26,6 +26,7 @@ from modules.analytics import module as analytics
 from modules.analytics.service import provide_analytics_service
 from modules.auth import module as auth
 from modules.auth.contracts import UserRegistered
+from modules.auth.service import provide_auth_service
 from modules.billing import module as billing
 from modules.billing.contracts import InvoiceIssued, SubscriptionChanged
 from modules.gateway import module as gateway
@@ -103,6 +104,13 @@ class Scenario:
         registered = await self.harness.post("/api/v1/auth/register", json=body)
         assert registered.status_code == 201, registered.text
         self.ids[name] = registered.json()["id"]
+        login = await self.harness.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        self.tokens[name] = login.json()["access_token"]
+
+    async def make_admin(self, name: str) -> None:
+        """What `cloudtaskhub auth grant-admin` does; the role arrives with the next sign-in."""
+        email = f"{name}@example.com"
+        await provide_auth_service(self.harness.runtime.module("auth")).grant_admin(email)
         login = await self.harness.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         self.tokens[name] = login.json()["access_token"]
 
@@ -219,7 +227,6 @@ async def scenario(database_url: str, tmp_path: Any) -> AsyncIterator[Scenario]:
         database_url=database_url,
         data_dir=str(tmp_path),
         environ=environ,
-        admin_emails=("alice@example.com",),
     ) as harness:
         story = Scenario(harness)
         await _play(story)
@@ -232,6 +239,7 @@ async def _play(s: Scenario) -> None:
     start = s.now().date()
     for name in ("alice", "bob"):
         await s.sign_up(name)
+    await s.make_admin("alice")
     await s.call("PUT", "/api/v1/billing/subscription", "bob", 200, json={"plan": "pro"})
     apollo = await s.create_project("alice", "Apollo")
     borealis = await s.create_project("alice", "Borealis")
@@ -309,11 +317,11 @@ async def test_non_members_get_404_and_non_admins_403(database_url: str, tmp_pat
         [auth, project, analytics],
         database_url=database_url,
         data_dir=str(tmp_path),
-        admin_emails=("alice@example.com",),
     ) as harness:
         s = Scenario(harness)
         for name in ("alice", "bob"):
             await s.sign_up(name)
+        await s.make_admin("alice")
         apollo = await s.create_project("alice", "Apollo")
 
         not_member = await s.call("GET", f"/api/v1/analytics/projects/{apollo}/summary", "bob", 404)

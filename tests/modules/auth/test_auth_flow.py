@@ -145,15 +145,3 @@ async def test_jwks_publishes_the_ed25519_public_key(harness):  # type: ignore[n
 
     assert [(k["kty"], k["crv"], k["alg"]) for k in keys] == [("OKP", "Ed25519", "EdDSA")]
     assert "d" not in keys[0]
-
-
-async def test_admin_emails_get_the_admin_role(database_url, tmp_path):  # type: ignore[no-untyped-def]
-    async with ModuleHarness(
-        [auth], database_url=database_url, data_dir=str(tmp_path), admin_emails=("ada@example.com",)
-    ) as harness:
-        await harness.post("/api/v1/auth/register", json=ADA)
-        token = (await login(harness)).json()["access_token"]
-
-        principal = harness.runtime.verifier.verify(token)
-
-    assert principal.is_admin
