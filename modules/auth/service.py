@@ -130,16 +130,42 @@ class AuthService:
             return await self._issue(tx.session, user, family_id=new_id())
 
     async def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate a refresh token. Reusing a rotated token revokes its whole family."""
+        """Rotate a refresh token. Reusing a rotated token revokes its whole family.
+
+        The rotation is one conditional UPDATE (`... WHERE rotated_at IS NULL`): of any
+        number of concurrent refreshes of one token, the database lets exactly one match.
+        Every other one is a reuse — two clients holding one token — and revokes the family,
+        the winner's new token included. Raises InvalidRefreshToken.
+        """
         now = self._clock.now()
-        reused = False
+        digest = _digest(refresh_token)
         async with self._uow.transaction() as tx:
-            stored = await tx.session.scalar(
-                select(RefreshTokenModel).where(RefreshTokenModel.token_hash == _digest(refresh_token))
-            )
-            if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
-                raise InvalidRefreshToken()
-            if stored.rotated_at is not None:
+            rotated = (
+                await tx.session.execute(
+                    update(RefreshTokenModel)
+                    .where(
+                        RefreshTokenModel.token_hash == digest,
+                        RefreshTokenModel.rotated_at.is_(None),
+                        RefreshTokenModel.revoked_at.is_(None),
+                        RefreshTokenModel.expires_at > now,
+                    )
+                    .values(rotated_at=now)
+                    .returning(RefreshTokenModel.user_id, RefreshTokenModel.family_id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).one_or_none()
+            if rotated is not None:
+                user = await UserRepository(session=tx.session).get(rotated.user_id)
+                return await self._issue(tx.session, user, family_id=rotated.family_id)
+            stored = (
+                await tx.session.execute(
+                    select(RefreshTokenModel.family_id, RefreshTokenModel.rotated_at).where(
+                        RefreshTokenModel.token_hash == digest
+                    )
+                )
+            ).one_or_none()
+            reused = stored is not None and stored.rotated_at is not None
+            if reused:
                 await tx.session.execute(
                     update(RefreshTokenModel)
                     .where(
@@ -147,14 +173,9 @@ class AuthService:
                         RefreshTokenModel.revoked_at.is_(None),
                     )
                     .values(revoked_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-                reused = True
-            else:
-                stored.rotated_at = now
-                user = await UserRepository(session=tx.session).get(stored.user_id)
-                return await self._issue(tx.session, user, family_id=stored.family_id)
-        # Raised after the commit, so the family stays revoked.
-        assert reused
+        # Raised after the commit, so a reused token's family stays revoked.
         raise InvalidRefreshToken()
 
     async def logout(self, refresh_token: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cloudtaskhub.testing import ModuleHarness
@@ -145,3 +147,20 @@ async def test_jwks_publishes_the_ed25519_public_key(harness):  # type: ignore[n
 
     assert [(k["kty"], k["crv"], k["alg"]) for k in keys] == [("OKP", "Ed25519", "EdDSA")]
     assert "d" not in keys[0]
+
+
+async def test_concurrent_refreshes_of_one_token_rotate_it_once_and_revoke_the_family(harness):  # type: ignore[no-untyped-def]
+    # Review finding: on PostgreSQL 8 concurrent refreshes of one token all answered 200.
+    await harness.post("/api/v1/auth/register", json=ADA)
+    token = (await login(harness)).json()["refresh_token"]
+
+    answers = await asyncio.gather(
+        *(harness.post("/api/v1/auth/refresh", json={"refresh_token": token}) for _ in range(8))
+    )
+
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] + [401] * 7
+    (winner,) = [a.json()["refresh_token"] for a in answers if a.status_code == 200]
+    # The race is a reuse: the family, the winner's new token included, is revoked.
+    again = await harness.post("/api/v1/auth/refresh", json={"refresh_token": winner})
+    assert again.status_code == 401
