@@ -2,6 +2,7 @@
 
 from cloudtaskhub.db.base import declarative_base_for
 from cloudtaskhub.db.engines import Databases, is_postgres, is_sqlite
+from cloudtaskhub.db.locks import serialize_per
 from cloudtaskhub.db.unit_of_work import Transaction, UnitOfWork
 
 __all__ = [
@@ -11,4 +12,5 @@ __all__ = [
     "declarative_base_for",
     "is_postgres",
     "is_sqlite",
+    "serialize_per",
 ]

@@ -9,14 +9,19 @@ __all__ = ["NotificationSettings"]
 
 @dataclass(frozen=True, kw_only=True)
 class NotificationSettings:
-    #: Deliver webhooks to private, loopback, link-local and reserved addresses too.
+    #: Deliver webhooks to any address, not only public (global unicast) ones.
     webhook_allow_private: bool = False
-    #: Networks (CIDR) allowed even though private/loopback, e.g. `127.0.0.1/32` in tests.
+    #: Networks (CIDR) allowed although not public, e.g. `127.0.0.1/32` in tests.
     webhook_allowed_networks: tuple[str, ...] = ()
+    #: CA bundle (PEM) that HTTPS receivers are verified against; empty: certifi's.
+    webhook_ca_file: str = ""
+    #: Webhooks one user may register.
+    webhook_max_per_user: int = 20
     #: Attempts per delivery, the first included, before it is marked failed.
     webhook_max_attempts: int = 5
     #: Delay before retry n is `base * 2**(n-1)` seconds.
     webhook_backoff_base_seconds: float = 2.0
+    #: One attempt, DNS lookup to response status, ends after this long.
     webhook_timeout_seconds: float = 10.0
     #: How many deliveries run at once in one process.
     webhook_concurrency: int = 20

@@ -7,6 +7,13 @@ delivery — never other deliveries, never the event consumer.
 
 Signature: `X-CloudTaskHub-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` of
 `"<t>.<body>"`, keyed with the webhook's secret (its UTF-8 bytes).
+
+Each attempt resolves the host once, checks every address (`targets`) and
+connects only to those. Redirects are not followed: a 3xx is a failed attempt.
+The delivery log is for the webhook's owner, who may be probing someone else's
+network: it shows a status code only when a receiver answered, and every
+failure to get an answer (refused, reset, timed out, bad TLS) reads the same,
+"delivery failed", so the log cannot tell closed ports from filtered ones.
 """
 
 from __future__ import annotations
@@ -17,21 +24,29 @@ import hashlib
 import hmac
 import logging
 import secrets
+from base64 import b64encode
 from datetime import timedelta
 from uuid import UUID
 
-import httpx
-from sqlalchemy import delete, or_, select, update
+import httpcore
+from sqlalchemy import delete, func, or_, select, update
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import UnitOfWork
-from cloudtaskhub.errors import NotFound, RuleViolated
+from cloudtaskhub.db import UnitOfWork, serialize_per
+from cloudtaskhub.errors import NotFound, QuotaExceeded, RuleViolated
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.notification.live import Signals, provide_signals
 from modules.notification.models import AttemptModel, DeliveryModel, WebhookModel
 from modules.notification.service import KINDS
 from modules.notification.settings import NotificationSettings
-from modules.notification.targets import TargetRefused, check_target
+from modules.notification.targets import (
+    HostDoesNotResolve,
+    PinnedBackend,
+    Target,
+    TargetRefused,
+    resolve_target,
+    tls_context,
+)
 
 __all__ = [
     "WebhookDeliverer",
@@ -45,6 +60,18 @@ __all__ = [
 log = logging.getLogger("cloudtaskhub.notification.webhooks")
 
 SIGNATURE_HEADER = "X-CloudTaskHub-Signature"
+USER_AGENT = "CloudTaskHub-Webhooks/1"
+#: The one message for every attempt that got no HTTP answer (see the module docstring).
+DELIVERY_FAILED = "delivery failed"
+#: What an attempt can fail with short of an HTTP answer: DNS, TCP, TLS, HTTP framing.
+_NO_ANSWER = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    OSError,  # ssl.SSLError included
+    TimeoutError,
+)
 
 
 class WebhookNotFound(NotFound):
@@ -53,6 +80,10 @@ class WebhookNotFound(NotFound):
 
 class UnknownEventType(RuleViolated):
     """A webhook asked for an event type that is not a notification kind."""
+
+
+class WebhookLimitReached(QuotaExceeded):
+    template = "at most {limit} webhooks per user; remove one first"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -70,14 +101,15 @@ class WebhookService:
     async def register(self, user_id: UUID, url: str, event_types: list[str]) -> WebhookModel:
         """Register a webhook for notification kinds; its secret is readable only here.
 
-        Raises UnknownEventType and TargetRefused (private/loopback/link-local targets).
+        Raises UnknownEventType, TargetRefused (a host that does not resolve to public
+        addresses only) and WebhookLimitReached (`webhook_max_per_user`).
         """
         unknown = sorted(set(event_types) - set(KINDS))
         if unknown:
             raise UnknownEventType(
                 field="event_types", message=f"unknown {', '.join(unknown)}; choose from {', '.join(KINDS)}"
             )
-        await check_target(url, self._settings)
+        await resolve_target(url, self._settings)
         webhook = WebhookModel(
             id=new_id(),
             user_id=user_id,
@@ -87,6 +119,13 @@ class WebhookService:
             created_at=self._clock.now(),
         )
         async with self._uow.transaction() as tx:
+            # Concurrent registrations by one user count one after the other.
+            await serialize_per(tx.session, f"notification.webhooks:{user_id}")
+            registered = await tx.session.scalar(
+                select(func.count()).select_from(WebhookModel).where(WebhookModel.user_id == user_id)
+            )
+            if int(registered or 0) >= self._settings.webhook_max_per_user:
+                raise WebhookLimitReached(limit=self._settings.webhook_max_per_user)
             tx.session.add(webhook)
         return webhook
 
@@ -138,30 +177,26 @@ class WebhookDeliverer:
         self._signals = signals
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._tls = tls_context(settings)
         # A lease outlives the longest attempt, so a crashed worker's delivery is retried elsewhere.
         self._lease = timedelta(seconds=settings.webhook_timeout_seconds * 3 + 30)
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(
-            timeout=self._settings.webhook_timeout_seconds,
-            follow_redirects=False,
-            headers={"User-Agent": "CloudTaskHub-Webhooks/1"},
-        ) as client:
-            try:
-                while True:
-                    self._signals.deliveries.clear()
-                    for delivery_id in await self._claim_due():
-                        task = asyncio.create_task(self._deliver(client, delivery_id))
-                        self._running.add(task)
-                        task.add_done_callback(self._running.discard)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._signals.deliveries.wait(), self._settings.webhook_poll_seconds
-                        )
-            finally:
-                for task in self._running:
-                    task.cancel()
-                await asyncio.gather(*self._running, return_exceptions=True)
+        try:
+            while True:
+                self._signals.deliveries.clear()
+                for delivery_id in await self._claim_due():
+                    task = asyncio.create_task(self._deliver(delivery_id))
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._signals.deliveries.wait(), self._settings.webhook_poll_seconds
+                    )
+        finally:
+            for task in self._running:
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _claim_due(self) -> list[UUID]:
         now = self._clock.now()
@@ -194,7 +229,7 @@ class WebhookDeliverer:
                 claimed.append(delivery_id)
         return claimed
 
-    async def _deliver(self, client: httpx.AsyncClient, delivery_id: UUID) -> None:
+    async def _deliver(self, delivery_id: UUID) -> None:
         """Attempt until delivered, out of attempts, or the webhook is gone."""
         while True:
             async with self._uow.read() as session:
@@ -203,7 +238,7 @@ class WebhookDeliverer:
             if delivery is None or webhook is None or delivery.status != "pending":
                 return
             async with self._slots:
-                status_code, error = await self._attempt(client, webhook, delivery)
+                status_code, error = await self._attempt(webhook, delivery)
             attempt = delivery.attempts + 1
             succeeded = status_code is not None and 200 <= status_code < 300
             permanent = error is not None and error.startswith("refused")
@@ -240,26 +275,51 @@ class WebhookDeliverer:
                 return
             await asyncio.sleep(delay)
 
-    async def _attempt(
-        self, client: httpx.AsyncClient, webhook: WebhookModel, delivery: DeliveryModel
-    ) -> tuple[int | None, str | None]:
+    async def _attempt(self, webhook: WebhookModel, delivery: DeliveryModel) -> tuple[int | None, str | None]:
+        """One POST: (status code, error); the error starts with "refused" when it must not be retried."""
         try:
-            await check_target(webhook.url, self._settings)
+            # The whole attempt, DNS included, fits in the timeout, so it ends well within its lease.
+            async with asyncio.timeout(self._settings.webhook_timeout_seconds):
+                target = await resolve_target(webhook.url, self._settings)
+                return await self._post(target, webhook, delivery)
+        except HostDoesNotResolve:
+            return None, DELIVERY_FAILED  # DNS may answer again later: retried
         except TargetRefused as refused:
             return None, f"refused: {refused.context['message']}"
+        except _NO_ANSWER as error:
+            log.info("webhook %s attempt got no answer: %s: %s", webhook.id, type(error).__name__, error)
+            return None, DELIVERY_FAILED
+
+    async def _post(
+        self, target: Target, webhook: WebhookModel, delivery: DeliveryModel
+    ) -> tuple[int | None, str | None]:
         body = delivery.payload.encode()
         headers = {
+            "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(webhook.secret, int(self._clock.now().timestamp()), body),
             "X-CloudTaskHub-Event": delivery.event_type,
             "X-CloudTaskHub-Delivery": str(delivery.id),
         }
-        try:
-            response = await client.post(webhook.url, content=body, headers=headers)
-        except httpx.HTTPError as error:
-            return None, f"{type(error).__name__}: {error}"[:1000]
-        error = None if response.is_success else f"HTTP {response.status_code}"
-        return response.status_code, error
+        if target.url.userinfo:  # credentials in the URL (userinfo): basic auth, as a browser sends them
+            credentials = f"{target.url.username}:{target.url.password}".encode()
+            headers["Authorization"] = "Basic " + b64encode(credentials).decode()
+        url = httpcore.URL(
+            scheme=target.url.raw_scheme,
+            host=target.url.raw_host,
+            port=target.url.port,
+            target=target.url.raw_path,
+        )
+        # One connection per attempt (nothing kept alive): the next attempt resolves afresh.
+        async with (
+            httpcore.AsyncConnectionPool(
+                ssl_context=self._tls, max_keepalive_connections=0, network_backend=PinnedBackend(target)
+            ) as pool,
+            pool.stream("POST", url, headers=headers, content=body) as response,
+        ):
+            # The body is never read: a receiver cannot make us download anything.
+            status: int = response.status
+        return status, None if 200 <= status < 300 else f"HTTP {status}"
 
 
 def provide_webhook_service(module: ModuleRuntime) -> WebhookService:

@@ -1,10 +1,10 @@
-"""Who may do what in a project, and the serialization of quota checks."""
+"""Who may do what in a project, and the plan limits its quota checks apply."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modules.project.errors import ProjectNotFound
@@ -16,7 +16,6 @@ __all__ = [
     "Limits",
     "limits_of",
     "load_membership",
-    "serialize_per",
 ]
 
 #: Roles that manage members and edit the project itself.
@@ -64,15 +63,3 @@ async def limits_of(session: AsyncSession, user_id: UUID) -> Limits:
     if row is None:
         return FREE_LIMITS
     return Limits(row.plan, row.projects, row.members_per_project)
-
-
-async def serialize_per(session: AsyncSession, key: UUID) -> None:
-    """Make concurrent quota checks for `key` run one after the other.
-
-    PostgreSQL: a transaction-scoped advisory lock. SQLite needs nothing: the
-    kernel begins every transaction IMMEDIATE, so writers already queue.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"project:{key}"}
-        )

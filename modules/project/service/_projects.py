@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import UnitOfWork
+from cloudtaskhub.db import UnitOfWork, serialize_per
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.project.contracts import MemberRemoved, ProjectCreated, ProjectDeleted, TaskDeleted
 from modules.project.errors import (
@@ -20,7 +20,7 @@ from modules.project.errors import (
     StaleProject,
 )
 from modules.project.models import MemberModel, ProjectModel, TaskModel
-from modules.project.service._access import MANAGERS, limits_of, load_membership, serialize_per
+from modules.project.service._access import MANAGERS, limits_of, load_membership
 from modules.project.service._keyset import Ordering, decode_position, moment
 from modules.project.service._views import PageOf, ProjectView
 
@@ -55,7 +55,7 @@ class ProjectService:
         """
         async with self._uow.transaction() as tx:
             session = tx.session
-            await serialize_per(session, owner_id)
+            await serialize_per(session, f"project:{owner_id}")
             limits = await limits_of(session, owner_id)
             owned = await session.scalar(
                 select(func.count()).select_from(ProjectModel).where(ProjectModel.owner_id == owner_id)

@@ -3,11 +3,15 @@ as a webhook target and fast retries."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlalchemy import select
 
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.testing import ModuleHarness
 from modules.notification import module as notification
+from modules.notification.models import DeliveryModel
 from modules.project.contracts import ProjectCreated, TaskCreated
 
 ENVIRON = {
@@ -57,3 +61,33 @@ async def task(harness, alice, project):  # type: ignore[no-untyped-def]
     )
     await harness.publish(event)
     return event
+
+
+async def register(harness, user, url, event_types=("task_assigned",)):  # type: ignore[no-untyped-def]
+    response = await harness.post(
+        "/api/v1/notifications/webhooks", json={"url": url, "event_types": list(event_types)}, user=user
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def attempts_of(harness, user, webhook_id, count, timeout=5.0):  # type: ignore[no-untyped-def]
+    """Poll the deliveries endpoint until `count` attempts are listed (delivery is asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        items = (
+            await harness.get(f"/api/v1/notifications/webhooks/{webhook_id}/deliveries", user=user)
+        ).json()["items"]
+        if len(items) >= count or asyncio.get_running_loop().time() > deadline:
+            return sorted(items, key=lambda item: item["attempt"])
+        await asyncio.sleep(0.05)
+
+
+async def delivery_status(harness, until, timeout=5.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with harness.runtime.module("notification").uow.read() as session:
+            status = await session.scalar(select(DeliveryModel.status))
+        if status == until or asyncio.get_running_loop().time() > deadline:
+            return status
+        await asyncio.sleep(0.05)

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
 
+import httpx
 import pytest
-from sqlalchemy import select
 
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.testing import ModuleHarness
 from modules.notification import module as notification
-from modules.notification.models import DeliveryModel
 from modules.project.contracts import MemberAdded, TaskAssigned
-from tests.modules.notification.conftest import ENVIRON
+from tests.modules.notification.conftest import ENVIRON, attempts_of, delivery_status, register
 from tests.modules.notification.servers import Receiver, serving
-
-
-async def _register(harness, user, url, event_types=("task_assigned",)):  # type: ignore[no-untyped-def]
-    response = await harness.post(
-        "/api/v1/notifications/webhooks", json={"url": url, "event_types": list(event_types)}, user=user
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def _assign(harness, task, assignee, by):  # type: ignore[no-untyped-def]
@@ -35,22 +27,10 @@ async def _assign(harness, task, assignee, by):  # type: ignore[no-untyped-def]
     )
 
 
-async def _attempts(harness, user, webhook_id, count, timeout=5.0):  # type: ignore[no-untyped-def]
-    """Poll the deliveries endpoint until `count` attempts are listed (delivery is asynchronous)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        items = (
-            await harness.get(f"/api/v1/notifications/webhooks/{webhook_id}/deliveries", user=user)
-        ).json()["items"]
-        if len(items) >= count or asyncio.get_running_loop().time() > deadline:
-            return sorted(items, key=lambda item: item["attempt"])
-        await asyncio.sleep(0.05)
-
-
 async def test_delivery_is_a_post_signed_with_the_webhook_secret(harness, alice, bob, task):  # type: ignore[no-untyped-def]
     receiver = Receiver()
     async with serving(receiver) as url:
-        webhook = await _register(harness, bob, f"{url}/hook")
+        webhook = await register(harness, bob, f"{url}/hook")
 
         envelope = await _assign(harness, task, bob, alice)
         [request] = await receiver.wait_for(1)
@@ -67,7 +47,7 @@ async def test_delivery_is_a_post_signed_with_the_webhook_secret(harness, alice,
         "cloudtaskhub.project.task_assigned.v1",
     )
     assert cloudevent["data"]["assignee_id"] == str(bob.id)
-    [attempt] = await _attempts(harness, bob, webhook["id"], 1)
+    [attempt] = await attempts_of(harness, bob, webhook["id"], 1)
     assert (attempt["event_id"], attempt["status_code"], attempt["attempt"], attempt["error"]) == (
         str(envelope.id),
         200,
@@ -79,11 +59,11 @@ async def test_delivery_is_a_post_signed_with_the_webhook_secret(harness, alice,
 async def test_failed_deliveries_are_retried_with_growing_delays(harness, alice, bob, task):  # type: ignore[no-untyped-def]
     receiver = Receiver(script=[500, 500, 200])
     async with serving(receiver) as url:
-        webhook = await _register(harness, bob, url)
+        webhook = await register(harness, bob, url)
 
         await _assign(harness, task, bob, alice)
         requests = await receiver.wait_for(3)
-        attempts = await _attempts(harness, bob, webhook["id"], 3)
+        attempts = await attempts_of(harness, bob, webhook["id"], 3)
 
     first_gap, second_gap = requests[1].at - requests[0].at, requests[2].at - requests[1].at
     assert first_gap >= 0.2  # backoff base (test setting)
@@ -105,33 +85,23 @@ async def test_attempts_stop_at_the_configured_maximum(database_url, tmp_path): 
     ) as h:
         bob = h.user("bob@example.com")
         async with serving(receiver) as url:
-            webhook = await _register(h, bob, url, ["member_added"])
+            webhook = await register(h, bob, url, ["member_added"])
 
             await h.publish(MemberAdded(project_id=new_id(), user_id=bob.id, role="member"))
-            status = await _delivery_status(h, until="failed")
-            attempts = await _attempts(h, bob, webhook["id"], 2)
+            status = await delivery_status(h, until="failed")
+            attempts = await attempts_of(h, bob, webhook["id"], 2)
 
     assert status == "failed"
     assert [(a["attempt"], a["status_code"]) for a in attempts] == [(1, 503), (2, 503)]
     assert len(receiver.requests) == 2
 
 
-async def _delivery_status(harness, until, timeout=5.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        async with harness.runtime.module("notification").uow.read() as session:
-            status = await session.scalar(select(DeliveryModel.status))
-        if status == until or asyncio.get_running_loop().time() > deadline:
-            return status
-        await asyncio.sleep(0.05)
-
-
 async def test_a_hanging_receiver_does_not_hold_up_other_deliveries(harness, alice, bob, task):  # type: ignore[no-untyped-def]
     stuck = Receiver(hold=asyncio.Event())
     fine = Receiver()
     async with serving(stuck) as stuck_url, serving(fine) as fine_url:
-        await _register(harness, bob, stuck_url)
-        await _register(harness, bob, fine_url)
+        await register(harness, bob, stuck_url)
+        await register(harness, bob, fine_url)
 
         await _assign(harness, task, bob, alice)
         await fine.wait_for(1)
@@ -145,14 +115,14 @@ async def test_a_hanging_receiver_does_not_hold_up_other_deliveries(harness, ali
 async def test_only_matching_event_types_are_delivered(harness, alice, bob, task):  # type: ignore[no-untyped-def]
     receiver = Receiver()
     async with serving(receiver) as url:
-        webhook = await _register(harness, bob, url, ["member_added"])
+        webhook = await register(harness, bob, url, ["member_added"])
 
         await _assign(harness, task, bob, alice)
         await harness.publish(MemberAdded(project_id=task.project_id, user_id=bob.id, role="member"))
         [request] = await receiver.wait_for(1)
 
     assert json.loads(request.body)["type"] == "cloudtaskhub.project.member_added.v1"
-    assert len(await _attempts(harness, bob, webhook["id"], 1)) == 1
+    assert len(await attempts_of(harness, bob, webhook["id"], 1)) == 1
 
 
 @pytest.mark.parametrize("target", ["http://10.0.0.1/hook", "http://169.254.169.254/latest/meta-data"])
@@ -190,7 +160,7 @@ async def test_unknown_event_types_are_refused(harness, bob):  # type: ignore[no
 
 
 async def test_webhooks_are_listed_without_secret_and_deleted_by_their_owner_only(harness, alice, bob):  # type: ignore[no-untyped-def]
-    webhook = await _register(harness, bob, "http://127.0.0.1:9/hook")
+    webhook = await register(harness, bob, "http://127.0.0.1:9/hook")
 
     listed = (await harness.get("/api/v1/notifications/webhooks", user=bob)).json()["items"]
     refused = await harness.delete(f"/api/v1/notifications/webhooks/{webhook['id']}", user=alice)
@@ -200,3 +170,15 @@ async def test_webhooks_are_listed_without_secret_and_deleted_by_their_owner_onl
     assert webhook["secret"].startswith("whsec_")
     assert (refused.status_code, deleted.status_code) == (404, 204)
     assert (await harness.get("/api/v1/notifications/webhooks", user=bob)).json()["items"] == []
+
+
+async def test_credentials_in_the_url_are_sent_as_basic_auth(harness, bob):  # type: ignore[no-untyped-def]
+    receiver = Receiver()
+    async with serving(receiver) as url:
+        with_credentials = str(httpx.URL(url).copy_with(username="hook", password="p@ss word"))
+        await register(harness, bob, with_credentials, ["member_added"])
+
+        await harness.publish(MemberAdded(project_id=new_id(), user_id=bob.id, role="member"))
+        [request] = await receiver.wait_for(1)
+
+    assert request.headers["authorization"] == "Basic " + base64.b64encode(b"hook:p@ss word").decode()
