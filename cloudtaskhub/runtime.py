@@ -45,7 +45,7 @@ def build_bus(settings: Settings) -> Bus:
         from cloudtaskhub.events.kafka import KafkaBus
 
         return KafkaBus(settings)
-    return InProcessBus(lanes=settings.bus_lanes)
+    return InProcessBus(lanes=settings.bus_lanes, capacity=settings.bus_consumer_capacity)
 
 
 class ModuleRuntime:

@@ -72,10 +72,17 @@ class Settings:
 
     outbox_poll_interval_seconds: float = 1.0
     outbox_batch_size: int = 100
+    #: Published outbox rows are kept this long (for inspection), then purged ...
+    outbox_retention_seconds: float = 3600.0
+    #: ... by a timer of this period in each relay, whatever the traffic.
+    outbox_purge_interval_seconds: float = 60.0
     handler_max_attempts: int = 5
     handler_backoff_base_seconds: float = 0.2
     handler_backoff_max_seconds: float = 30.0
     bus_lanes: int = 8
+    #: In-process bus: events one consumer may hold unsettled. Past it the consumer
+    #: defers newer events (they stay in the outbox) while the others go on.
+    bus_consumer_capacity: int = 1000
     heartbeat_interval_seconds: float = 5.0
     #: Which contracts that declare a `__previous__` version are also published in it:
     #: `all`, `none`, or event types (`project.task_assigned.v2`). docs/operations.md.
@@ -148,6 +155,9 @@ _POSITIVE = (
     "kafka_replication_factor",
     "outbox_poll_interval_seconds",
     "outbox_batch_size",
+    "outbox_retention_seconds",
+    "outbox_purge_interval_seconds",
+    "bus_consumer_capacity",
     "handler_max_attempts",
     "bus_lanes",
     "heartbeat_interval_seconds",

@@ -7,17 +7,39 @@ publishes them, and the bus hands them to each consuming module's dispatcher.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from cloudtaskhub.events.envelope import Envelope
 
-__all__ = ["Bus", "Consumer", "topic_for"]
+__all__ = ["Bus", "Consumer", "Deferral", "Deferred", "topic_for"]
 
 
 def topic_for(source: str) -> str:
     """One topic per publishing module."""
     return f"cloudtaskhub.{source}.events"
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """One consumer of the in-process bus had no room for an event (see `memory`)."""
+
+    consumer: str
+    #: Resolves once the consumer has room again.
+    room: asyncio.Future[None]
+    #: Called by the publisher's relay right before it sends its pending rows again
+    #: from the oldest: from then on the consumer takes that publisher's events again.
+    resume: Callable[[], None]
+
+
+class Deferred(Exception):
+    """The settlement future of an event some consumer deferred: it was not handed to
+    them. The row stays pending; the relay sends it again once they have room."""
+
+    def __init__(self, deferrals: list[Deferral]) -> None:
+        super().__init__("deferred by " + ", ".join(d.consumer for d in deferrals))
+        self.deferrals = deferrals
 
 
 class Consumer(Protocol):
@@ -54,7 +76,8 @@ class Bus(Protocol):
 
         Returns one future per envelope that resolves when the bus is responsible for
         it: acknowledged by the broker (Kafka; already done on return), or settled by
-        every local consumer (in-process). Raises when nothing could be handed over.
+        every local consumer (in-process; a future already failed with `Deferred`
+        when a consumer had no room). Raises when nothing could be handed over.
         """
         ...
 

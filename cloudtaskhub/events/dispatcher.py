@@ -17,12 +17,12 @@ from opentelemetry import propagate, trace
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.context import correlation_id
 from cloudtaskhub.events.envelope import DecodeError, Envelope, decode_data
+from cloudtaskhub.events.transient import is_transient
 from cloudtaskhub.metrics import (
     EVENTS_DEAD_LETTERED,
     EVENTS_FAILED,
@@ -41,20 +41,6 @@ __all__ = ["Dispatcher", "is_transient"]
 
 log = logging.getLogger("cloudtaskhub.events")
 tracer = trace.get_tracer("cloudtaskhub.events")
-
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Infrastructure failures: retried without limit, never dead-lettered."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, _TRANSIENT)
 
 
 class Dispatcher:
@@ -182,21 +168,55 @@ class Dispatcher:
         return bool(result.rowcount)
 
     async def _dead_letter(self, envelope: Envelope, error: str, attempts: int) -> None:
+        """Record the dead letter once per event id, then hand it to the bus's DLQ.
+
+        Raises only when the row cannot be written (the event is then delivered again).
+        A failing DLQ write is retried alone: the handler does not run again and no
+        second row is written; past the attempt budget the row in the table (what the
+        CLI replays from) is the record and the lane moves on.
+        """
         table = self._runtime.tables.dead_letters
         async with self._runtime.uow.transaction() as tx:
-            await tx.session.execute(
-                table.insert().values(
-                    id=new_id(),
-                    event_id=envelope.id,
-                    type=envelope.type,
-                    envelope=envelope.encode().decode(),
-                    error=error[:4000],
-                    attempts=attempts,
-                    failed_at=self._runtime.clock.now(),
-                )
+            # A redelivery of an event already dead-lettered (its DLQ write had not
+            # finished when the process stopped) must not add a second row.
+            exists = await tx.session.scalar(
+                select(table.c.id).where(table.c.event_id == envelope.id, table.c.replayed_at.is_(None))
             )
-        EVENTS_DEAD_LETTERED.labels(self.module, envelope.type).inc()
-        await self._bus.dead_letter(self.module, envelope, error, attempts)
+            if exists is None:
+                await tx.session.execute(
+                    table.insert().values(
+                        id=new_id(),
+                        event_id=envelope.id,
+                        type=envelope.type,
+                        envelope=envelope.encode().decode(),
+                        error=error[:4000],
+                        attempts=attempts,
+                        failed_at=self._runtime.clock.now(),
+                    )
+                )
+                EVENTS_DEAD_LETTERED.labels(self.module, envelope.type).inc()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._bus.dead_letter(self.module, envelope, error, attempts)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as failure:
+                log.warning(
+                    "dead letter of %s for %s not handed to the bus (attempt %d): %s",
+                    envelope.id,
+                    self.module,
+                    attempt,
+                    failure,
+                )
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(self.backoff(attempt))
+        log.error(
+            "dead letter of %s for %s kept in the table only; the bus refused it %d times",
+            envelope.id,
+            self.module,
+            self.max_attempts,
+        )
 
     async def replay(self, dead_letter_id: UUID) -> None:
         """Run a dead letter's handler once more; on success it is marked replayed.

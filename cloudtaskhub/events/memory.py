@@ -6,17 +6,27 @@ holds up only its own lane. `publish` returns futures that settle when every
 consumer has settled the event; the relay marks the outbox row published only
 then, so an event whose handler had not run when the process died is delivered
 again on restart (and the inbox makes the repeat harmless).
+
+Backpressure is per consumer. A consumer holding `capacity` events it has not
+settled (its database is down, its handler hangs) takes no more: the bus answers
+`Deferred` for it while the other consumers take the event as usual. The row stays
+pending in the outbox; once the consumer is down to half its capacity, the relay
+sends the pending rows again from the oldest and calls `Deferral.resume` just
+before. Until then the consumer defers every newer event of that publisher too, so
+it never sees a key's events out of order. Consumers that already settled a re-sent
+event are not handed it a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
+from uuid import UUID
 
-from cloudtaskhub.events.bus import Consumer
+from cloudtaskhub.events.bus import Consumer, Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
 
 __all__ = ["InProcessBus"]
@@ -24,11 +34,15 @@ __all__ = ["InProcessBus"]
 log = logging.getLogger("cloudtaskhub.events")
 
 _Item = tuple[Envelope, asyncio.Future[None]]
+#: How long a lane waits before handing an event that could not be settled to its
+#: consumer again (the consumer's own retries come first; this is its database down
+#: while writing a dead letter).
+_RESETTLE_DELAY_SECONDS = (0.2, 1.0, 5.0)
 
 
 class _Lane:
-    def __init__(self, consumer: Consumer) -> None:
-        self.consumer = consumer
+    def __init__(self, consumer: _ConsumerState) -> None:
+        self.state = consumer
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()
@@ -39,53 +53,132 @@ class _Lane:
             envelope, settled = await self.queue.get()
             self.idle.clear()
             try:
-                await self.consumer.handle(envelope)
+                await self._settle(envelope)
             except asyncio.CancelledError:
                 if not settled.done():
                     settled.cancel()
                 raise
-            except Exception as error:  # not settled: the relay will deliver it again
-                log.exception("consumer %s could not settle %s", self.consumer.module, envelope.id)
-                if not settled.done():
-                    settled.set_exception(error)
             else:
                 if not settled.done():
                     settled.set_result(None)
             finally:
+                self.state.done(envelope.id)
                 self.idle.set()
                 self.queue.task_done()
+
+    async def _settle(self, envelope: Envelope) -> None:
+        """Hand `envelope` to the consumer until it settles it.
+
+        The lane does not move on while it cannot: a later event of the same key must
+        not be handled before this one (the relay would send this one again later).
+        """
+        failures = 0
+        while True:
+            try:
+                await self.state.consumer.handle(envelope)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = _RESETTLE_DELAY_SECONDS[min(failures, len(_RESETTLE_DELAY_SECONDS) - 1)]
+                failures += 1
+                log.exception(
+                    "consumer %s could not settle %s; again in %.1fs",
+                    self.state.consumer.module,
+                    envelope.id,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+
+class _ConsumerState:
+    def __init__(self, consumer: Consumer, lanes: int, capacity: int) -> None:
+        self.consumer = consumer
+        self.capacity = capacity
+        self.lanes = [_Lane(self) for _ in range(lanes)]
+        #: Events queued or being handled, by id (a re-sent one joins its future).
+        self.pending: dict[UUID, asyncio.Future[None]] = {}
+        #: Recently settled ids, so a re-sent event is not handed over twice (bounded:
+        #: past it a repeat reaches the consumer, whose inbox skips it).
+        self.settled: OrderedDict[UUID, None] = OrderedDict()
+        #: Publishers whose events it defers until their relay re-sends from the oldest
+        #: pending row (see `resume`), so it never takes a newer event of a key first.
+        self.blocked: set[str] = set()
+        self.room: asyncio.Future[None] | None = None
+
+    def lane_for(self, envelope: Envelope) -> _Lane:
+        return self.lanes[zlib.crc32(envelope.subject.encode()) % len(self.lanes)]
+
+    def offer(self, envelope: Envelope, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None] | None:
+        """The future of this consumer's settlement, or None when it defers the event."""
+        if envelope.id in self.pending:
+            return self.pending[envelope.id]
+        if envelope.id in self.settled:
+            done: asyncio.Future[None] = loop.create_future()
+            done.set_result(None)
+            return done
+        if envelope.source in self.blocked:
+            return None
+        if len(self.pending) >= self.capacity:
+            self.blocked.add(envelope.source)
+            return None
+        future: asyncio.Future[None] = loop.create_future()
+        self.pending[envelope.id] = future
+        self.lane_for(envelope).queue.put_nowait((envelope, future))
+        return future
+
+    def deferral(self, source: str, loop: asyncio.AbstractEventLoop) -> Deferral:
+        if self.room is None or self.room.done():
+            self.room = loop.create_future()
+            if len(self.pending) <= self.capacity // 2:
+                self.room.set_result(None)
+        return Deferral(self.consumer.module, self.room, lambda: self.blocked.discard(source))
+
+    def done(self, event_id: UUID) -> None:
+        self.pending.pop(event_id, None)
+        self.settled[event_id] = None
+        while len(self.settled) > self.capacity * 10:
+            self.settled.popitem(last=False)
+        if self.room is not None and not self.room.done() and len(self.pending) <= self.capacity // 2:
+            self.room.set_result(None)
 
 
 class InProcessBus:
     kind = "memory"
 
-    def __init__(self, lanes: int = 8) -> None:
+    def __init__(self, lanes: int = 8, capacity: int = 1000) -> None:
         self._lane_count = lanes
-        self._lanes: dict[str, list[_Lane]] = {}
-        self._consumers: list[Consumer] = []
+        self._capacity = capacity
+        self._states: dict[str, _ConsumerState] = {}
 
     async def start(self, consumers: Sequence[Consumer], publishers: Sequence[str]) -> None:
-        self._consumers = list(consumers)
         for consumer in consumers:
-            lanes = [_Lane(consumer) for _ in range(self._lane_count)]
-            for index, lane in enumerate(lanes):
+            state = _ConsumerState(consumer, self._lane_count, self._capacity)
+            for index, lane in enumerate(state.lanes):
                 lane.task = asyncio.create_task(lane.run(), name=f"bus:{consumer.module}:{index}")
-            self._lanes[consumer.module] = lanes
+            self._states[consumer.module] = state
 
     async def publish(self, envelopes: Sequence[Envelope]) -> Sequence[asyncio.Future[None]]:
         loop = asyncio.get_running_loop()
         settled: list[asyncio.Future[None]] = []
         for envelope in envelopes:
             per_consumer: list[asyncio.Future[None]] = []
-            for consumer in self._consumers:
-                if not consumer.handles(envelope.type):
+            deferred: list[_ConsumerState] = []
+            for state in self._states.values():
+                if not state.consumer.handles(envelope.type):
                     continue
-                lanes = self._lanes[consumer.module]
-                lane = lanes[zlib.crc32(envelope.subject.encode()) % len(lanes)]
-                future: asyncio.Future[None] = loop.create_future()
-                lane.queue.put_nowait((envelope, future))
-                per_consumer.append(future)
-            if per_consumer:
+                future = state.offer(envelope, loop)
+                if future is None:
+                    deferred.append(state)
+                else:
+                    per_consumer.append(future)
+            if deferred:
+                # Settled at once: the relay must not count it in flight, and the other
+                # consumers handle it in the background meanwhile.
+                failed: asyncio.Future[None] = loop.create_future()
+                failed.set_exception(Deferred([state.deferral(envelope.source, loop) for state in deferred]))
+                settled.append(failed)
+            elif per_consumer:
                 settled.append(asyncio.ensure_future(_all(per_consumer)))
             else:
                 done: asyncio.Future[None] = loop.create_future()
@@ -97,21 +190,27 @@ class InProcessBus:
         """Dead letters live in the consumer's table; nothing else to do in memory."""
 
     async def check(self) -> None:
-        for lanes in self._lanes.values():
-            for lane in lanes:
+        for state in self._states.values():
+            for lane in state.lanes:
                 if lane.task is None or lane.task.done():
                     raise RuntimeError("in-process bus lane stopped")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let lanes finish the handler they are running, then cancel them."""
-        lanes = [lane for group in self._lanes.values() for lane in group]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(lane.idle.wait() for lane in lanes)), timeout=grace)
+        lanes = [lane for state in self._states.values() for lane in state.lanes]
+        idle = [asyncio.ensure_future(lane.idle.wait()) for lane in lanes]
+        if idle:
+            await asyncio.wait(idle, timeout=grace)
+        for waiter in idle:
+            waiter.cancel()
         for lane in lanes:
             if lane.task is not None:
                 lane.task.cancel()
         await asyncio.gather(*(lane.task for lane in lanes if lane.task), return_exceptions=True)
-        self._lanes.clear()
+        for state in self._states.values():
+            if state.room is not None and not state.room.done():
+                state.room.cancel()
+        self._states.clear()
 
 
 async def _all(futures: list[asyncio.Future[None]]) -> None:

@@ -2,16 +2,29 @@
 
 It wakes when a transaction that recorded events commits (low latency) and polls
 as a fallback (events committed by another process, or left over by a crash).
-On PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`, so relay replicas
-never send the same row concurrently. Rows go out in `seq` (commit) order, in
-batches; a row is marked published only once the bus is responsible for it.
+Rows go out in `seq` (commit) order, in batches; a row is marked published only
+once the bus is responsible for it.
+
+One publisher per module at a time: on PostgreSQL each pump takes a transaction-
+level advisory lock named after the module before it claims rows, and holds it
+until the batch is handed over and marked. A replica that finds the lock taken
+stands by until its next wake or poll. Row locks alone (`SKIP LOCKED`) prevent
+doubles but not reordering: a second replica would skip the rows the first one is
+still sending and publish newer events of the same key first. SQLite is one
+process's database (one relay per module), so it needs no lock.
+
+Bookkeeping cannot leak: a row is in flight (handed over, not yet settled by the
+bus) or settled and waiting to be marked; a failed mark keeps the settled rows and
+is retried, and a row whose settlement failed is picked up again by the next pump.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import zlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +33,7 @@ import msgspec
 from opentelemetry import propagate, trace
 from sqlalchemy import delete, func, select, update
 
+from cloudtaskhub.events.bus import Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.versions import DualPublishing
 from cloudtaskhub.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
@@ -35,8 +49,10 @@ __all__ = ["OutboxStatus", "Relay"]
 log = logging.getLogger("cloudtaskhub.relay")
 tracer = trace.get_tracer("cloudtaskhub.events")
 
-#: Published rows are kept this long for inspection, then purged.
+#: The default of `CTH_OUTBOX_RETENTION_SECONDS` (the admin API's event-rate window).
 RETENTION = timedelta(hours=1)
+#: First key of the relay's PostgreSQL advisory locks ("CTHR"); the second is the module's.
+_LOCK_NAMESPACE = 0x43544852
 
 
 class OutboxStatus(msgspec.Struct, frozen=True):
@@ -54,32 +70,43 @@ class Relay:
         self._stopping = False
         #: seq -> settlement future, for rows handed over but not yet settled.
         self._inflight: dict[int, asyncio.Future[None]] = {}
+        #: Settled rows not yet marked published (they stay in `_inflight` until marked).
         self._settled: list[int] = []
+        #: Consumers that deferred rows (in-process bus), and the seq range those rows
+        #: lie in: skipped until a consumer has room, then sent again from the oldest.
+        self._deferrals: dict[str, Deferral] = {}
+        self._deferred: tuple[int, int] | None = None
         settings = module.settings
         self._poll = settings.outbox_poll_interval_seconds
         self._batch = settings.outbox_batch_size
-        self._max_inflight = settings.outbox_batch_size * 20
+        self._retention = timedelta(seconds=settings.outbox_retention_seconds)
+        self._purge_every = settings.outbox_purge_interval_seconds
         self._lock = asyncio.Lock()
+        self._lock_key = _signed32(zlib.crc32(module.name.encode()))
         self._versions = DualPublishing(module.module.publishes, settings.dual_publish)
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
+        purging = asyncio.create_task(self._purge_periodically(), name=f"purge:{self._module.name}")
+        try:
+            await self._deliver()
+        finally:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
+
+    async def _deliver(self) -> None:
         failures = 0
-        polls = 0
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                polls += 1
             self._wake.clear()
             try:
                 await self._mark_settled()
                 while await self.pump() and not self._stopping:
-                    pass
-                if polls % 300 == 299:
-                    await self._purge()
+                    await self._mark_settled()
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -88,6 +115,17 @@ class Relay:
                 delay = min(30.0, self._poll * 2 ** min(failures, 5))
                 log.warning("relay %s: %s; retrying in %.1fs", self._module.name, error, delay)
                 await asyncio.sleep(delay)
+
+    async def _purge_periodically(self) -> None:
+        """Purge published rows past their retention on a timer, whatever the traffic."""
+        while True:
+            await asyncio.sleep(self._purge_every)
+            try:
+                await self.purge()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("relay %s: purging the outbox failed: %s", self._module.name, error)
 
     def stop(self) -> None:
         self._stopping = True
@@ -98,41 +136,61 @@ class Relay:
         async with self._lock:
             return await self._pump()
 
-    async def _pump(self) -> bool:
-        if len(self._inflight) >= self._max_inflight:
-            return False
+    def _pending_query(self) -> Any:
         outbox = self._module.tables.outbox
         query: Any = (
             select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self._batch)
         )
         if self._inflight:
             query = query.where(outbox.c.seq.not_in(list(self._inflight)))
+        if self._deferred is not None:
+            query = query.where(~outbox.c.seq.between(*self._deferred))
+        return query
+
+    def _resume_deferred(self) -> None:
+        """Consumers with room again take this publisher's events from the oldest pending row."""
+        ready = [name for name, deferral in self._deferrals.items() if deferral.room.done()]
+        for name in ready:
+            self._deferrals.pop(name).resume()
+        if ready or not self._deferrals:
+            # Rows deferred by a consumer still without room come back deferred again.
+            self._deferred = None
+
+    async def _pump(self) -> bool:
+        self._resume_deferred()
+        query = self._pending_query()
         if self._module.engine.dialect.name == "postgresql":
-            # Claim the rows until they are handed over, so replicas never send them too.
             async with self._module.uow.sessionmaker() as session, session.begin():
+                # One publisher per module: held until this batch is handed over and
+                # marked (released by the commit or rollback).
+                lead = select(func.pg_try_advisory_xact_lock(_LOCK_NAMESPACE, self._lock_key))
+                if not await session.scalar(lead):
+                    return False
+                # Row locks too: `outbox claim` tools and older replicas skip these rows.
                 rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
                 if not rows:
                     return False
-                done = await self._hand_over(rows)
+                done, deferred = await self._hand_over(rows)
                 if done:
                     await self._mark_published(session, done)
-            return len(rows) == self._batch
+            return len(rows) == self._batch and not deferred
         # SQLite has no row locks: holding its one write lock while the bus answers
         # (a broker round trip on Kafka) would stall every writer of the process. Read,
-        # hand over, then mark in a short transaction; a second relay on the same file
-        # could send a row twice, which consumers' inboxes absorb.
+        # hand over, then mark in a short transaction. A SQLite database belongs to one
+        # process, so this is the module's only relay.
         async with self._module.uow.read() as session:
             rows = (await session.execute(query)).all()
         if not rows:
             return False
-        done = await self._hand_over(rows)
+        done, deferred = await self._hand_over(rows)
         if done:
             async with self._module.uow.sessionmaker() as session, session.begin():
                 await self._mark_published(session, done)
-        return len(rows) == self._batch
+        return len(rows) == self._batch and not deferred
 
-    async def _hand_over(self, rows: Sequence[Any]) -> list[int]:
-        """Publish `rows`; the seqs the bus settled at once (the rest settle later)."""
+    async def _hand_over(self, rows: Sequence[Any]) -> tuple[list[int], bool]:
+        """Publish `rows`; the seqs the bus settled at once (the rest settle later), and
+        whether a consumer deferred some."""
         spans = [self._producer_span(row) for row in rows]
         envelopes = [self._envelope(row, span) for row, span in zip(rows, spans, strict=True)]
         try:
@@ -141,15 +199,29 @@ class Relay:
             for span in spans:
                 span.end()
         done = []
+        deferred = False
         for row, future in zip(rows, settled, strict=True):
-            if future.done() and not future.cancelled() and future.exception() is None:
-                done.append(row.seq)
-            else:
+            if not future.done():
                 self._inflight[row.seq] = future
                 future.add_done_callback(functools.partial(self._on_settled, row.seq))
+            elif future.cancelled():
+                continue  # not handed over: the next pump picks it up again
+            elif isinstance(error := future.exception(), Deferred):
+                self._defer(row.seq, error)
+                deferred = True
+            elif error is None:
+                done.append(row.seq)
         for envelope in envelopes:
             EVENTS_PUBLISHED.labels(self._module.name, envelope.type).inc()
-        return done
+        return done, deferred
+
+    def _defer(self, seq: int, deferred: Deferred) -> None:
+        low, high = self._deferred or (seq, seq)
+        self._deferred = (min(low, seq), max(high, seq))
+        for deferral in deferred.deferrals:
+            if self._deferrals.get(deferral.consumer) is not deferral:
+                self._deferrals[deferral.consumer] = deferral
+                deferral.room.add_done_callback(lambda _: self._wake.set())
 
     async def _mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
         outbox = self._module.tables.outbox
@@ -164,7 +236,11 @@ class Relay:
         futures: list[asyncio.Future[None]] = []
         for group in groups:
             parts, settled = settled[: len(group)], settled[len(group) :]
-            futures.append(parts[0] if len(parts) == 1 else asyncio.ensure_future(_all_settled(parts)))
+            refused = [p for p in parts if p.done() and not p.cancelled() and p.exception() is not None]
+            if len(parts) == 1 or refused:
+                futures.append((refused or parts)[0])
+            else:
+                futures.append(asyncio.ensure_future(_all_settled(parts)))
         return futures
 
     def _producer_span(self, row: Any) -> trace.Span:
@@ -184,7 +260,9 @@ class Relay:
 
     def _on_settled(self, seq: int, future: asyncio.Future[None]) -> None:
         if future.cancelled() or future.exception() is not None:
-            self._inflight.pop(seq, None)  # picked up again on the next poll
+            self._inflight.pop(seq, None)  # picked up again on the next pump
+            if isinstance(error := future.exception() if not future.cancelled() else None, Deferred):
+                self._defer(seq, error)
             return
         self._settled.append(seq)
         self._wake.set()
@@ -193,27 +271,42 @@ class Relay:
         if not self._settled:
             return
         seqs, self._settled = self._settled, []
-        async with self._module.uow.sessionmaker() as session, session.begin():
-            await self._mark_published(session, seqs)
+        try:
+            async with self._module.uow.sessionmaker() as session, session.begin():
+                await self._mark_published(session, seqs)
+        except BaseException:
+            # Still settled, still excluded from pumps: marked on the next try.
+            self._settled = seqs + self._settled
+            raise
         for seq in seqs:
             self._inflight.pop(seq, None)
 
     async def drain(self) -> None:
-        """Publish everything pending and wait until the bus has settled it (tests, CLI)."""
+        """Publish everything pending and wait until the bus has settled it (tests, CLI).
+
+        Returns once nothing is pending, in flight or deferred; raises what the database
+        or the bus raised (call again once they are back).
+        """
         while True:
             await self._mark_settled()
             sent = await self.pump()
             if self._inflight:
                 await asyncio.gather(*self._inflight.values(), return_exceptions=True)
                 await self._mark_settled()
+            if self._deferrals:
+                rooms = [deferral.room for deferral in self._deferrals.values()]
+                await asyncio.wait(rooms, return_when=asyncio.FIRST_COMPLETED)
+                continue
             if not sent and not self._inflight and (await self.status()).pending == 0:
                 return
 
-    async def _purge(self) -> None:
+    async def purge(self) -> int:
+        """Delete rows published longer ago than `CTH_OUTBOX_RETENTION_SECONDS`; how many."""
         outbox = self._module.tables.outbox
-        cutoff = self._module.clock.now() - RETENTION
+        cutoff = self._module.clock.now() - self._retention
         async with self._module.uow.sessionmaker() as session, session.begin():
-            await session.execute(delete(outbox).where(outbox.c.published_at < cutoff))
+            result = await session.execute(delete(outbox).where(outbox.c.published_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def status(self) -> OutboxStatus:
         return await outbox_status(self._module)
@@ -232,6 +325,11 @@ class Relay:
             tracestate=carrier.get("tracestate") or row.tracestate,
             correlationid=row.correlationid,
         )
+
+
+def _signed32(value: int) -> int:
+    """PostgreSQL's advisory lock keys are signed 32-bit integers."""
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 async def _all_settled(futures: list[asyncio.Future[None]]) -> None:

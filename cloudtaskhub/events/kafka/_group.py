@@ -126,8 +126,11 @@ class _PartitionWorker:
     async def commit(self) -> None:
         if self.position is None or self.position == self.committed:
             return
-        await self.group.commit(self.partition, self.position)
-        self.committed = self.position
+        position = self.position
+        if await self.group.commit(self.partition, position):
+            # Recorded only once the broker took it: after a failed commit, the next
+            # commit (or the final one on revocation) must try again.
+            self.committed = position
 
     async def close(self, grace: float) -> None:
         """Finish the record in hand (within `grace`), commit, drop the rest."""
@@ -228,11 +231,14 @@ class ConsumerGroup:
             if worker.partition in self._kafka.assignment():
                 self._kafka.resume(worker.partition)
 
-    async def commit(self, partition: TopicPartition, offset: int) -> None:
+    async def commit(self, partition: TopicPartition, offset: int) -> bool:
+        """Commit `offset` for `partition`; False when the broker did not take it."""
         try:
             await self._kafka.commit({partition: offset})
         except KafkaError as error:  # e.g. rebalanced meanwhile: the inbox absorbs the redelivery
             log.warning("%s: commit %s@%d failed: %s", self.consumer.module, partition, offset, error)
+            return False
+        return True
 
     async def release(self, partitions: set[TopicPartition]) -> None:
         workers = [self._workers.pop(p) for p in partitions if p in self._workers]
