@@ -98,8 +98,11 @@ class _ConsumerState:
         self.lanes = [_Lane(self) for _ in range(lanes)]
         #: Events queued or being handled, by id (a re-sent one joins its future).
         self.pending: dict[UUID, asyncio.Future[None]] = {}
-        #: Recently settled ids, so a re-sent event is not handed over twice (bounded:
-        #: past it a repeat reaches the consumer, whose inbox skips it).
+        #: Events it took while another consumer deferred them (they will be re-sent),
+        #: and the recently settled ones of those, so a re-send is not handed over twice
+        #: (bounded: past it a repeat reaches the consumer, whose inbox skips it). Other
+        #: repeats (a redelivery after a crash, a test's duplicate) do reach the inbox.
+        self.resent: set[UUID] = set()
         self.settled: OrderedDict[UUID, None] = OrderedDict()
         #: Publishers whose events it defers until their relay re-sends from the oldest
         #: pending row (see `resume`), so it never takes a newer event of a key first.
@@ -134,11 +137,17 @@ class _ConsumerState:
                 self.room.set_result(None)
         return Deferral(self.consumer.module, self.room, lambda: self.blocked.discard(source))
 
+    def will_be_resent(self, event_id: UUID) -> None:
+        if event_id in self.pending:
+            self.resent.add(event_id)
+
     def done(self, event_id: UUID) -> None:
         self.pending.pop(event_id, None)
-        self.settled[event_id] = None
-        while len(self.settled) > self.capacity * 10:
-            self.settled.popitem(last=False)
+        if event_id in self.resent:
+            self.resent.discard(event_id)
+            self.settled[event_id] = None
+            while len(self.settled) > self.capacity * 10:
+                self.settled.popitem(last=False)
         if self.room is not None and not self.room.done() and len(self.pending) <= self.capacity // 2:
             self.room.set_result(None)
 
@@ -163,6 +172,7 @@ class InProcessBus:
         settled: list[asyncio.Future[None]] = []
         for envelope in envelopes:
             per_consumer: list[asyncio.Future[None]] = []
+            accepted: list[_ConsumerState] = []
             deferred: list[_ConsumerState] = []
             for state in self._states.values():
                 if not state.consumer.handles(envelope.type):
@@ -172,7 +182,10 @@ class InProcessBus:
                     deferred.append(state)
                 else:
                     per_consumer.append(future)
+                    accepted.append(state)
             if deferred:
+                for state in accepted:
+                    state.will_be_resent(envelope.id)
                 # Settled at once: the relay must not count it in flight, and the other
                 # consumers handle it in the background meanwhile.
                 failed: asyncio.Future[None] = loop.create_future()

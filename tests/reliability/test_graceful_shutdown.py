@@ -90,6 +90,8 @@ def test_sigterm_with_an_open_stream_under_load_exits_at_once(all_in_one: AllInO
     assert exited_after < 5.0
     assert returncode in CLEAN_EXIT
     assert stream_ended.wait(5)
+    all_in_one.start()
+    assert len(team.committed_tasks()) == load.outcomes.ok
 
 
 def _refuses_connections(port: int) -> bool:
