@@ -61,3 +61,4 @@ clean: ## Remove the venv, local data and caches
 -include deploy/bench.mk
 -include deploy/console.mk
 -include deploy/reliability.mk
+-include deploy/swarm.mk

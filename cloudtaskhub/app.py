@@ -59,7 +59,9 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await runtime.start()
         try:
-            with _stop_requested_on_termination(runtime.request_stop):
+            with _stop_requested_on_termination(
+                runtime.request_stop, runtime.start_draining, settings.shutdown_drain_seconds
+            ):
                 yield
         finally:
             await runtime.stop()
@@ -132,10 +134,18 @@ def _public_document(
 
 
 @contextmanager
-def _stop_requested_on_termination(request_stop: Callable[[], None]) -> Iterator[None]:
+def _stop_requested_on_termination(
+    request_stop: Callable[[], None],
+    start_draining: Callable[[], None] | None = None,
+    drain_seconds: float = 0.0,
+) -> Iterator[None]:
     """Tell the runtime at once when SIGTERM/SIGINT arrives, then let the server's own
     handler run: the server drains open connections before the app's shutdown, and
-    streams must end for that drain to finish."""
+    streams must end for that drain to finish.
+
+    With `drain_seconds`, SIGTERM first starts a drain: the process keeps serving
+    (readiness answers 503) while the edge notices the task is going, and only then do
+    the runtime and the server hear of it. A second signal, or SIGINT, stops at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -147,16 +157,29 @@ def _stop_requested_on_termination(request_stop: Callable[[], None]) -> Iterator
         for signum in (signal.SIGINT, signal.SIGTERM)
         if callable(handler := signal.getsignal(signum))
     }
+    drain: list[asyncio.TimerHandle] = []
 
-    def chained(signum: int, frame: FrameType | None) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         with contextlib.suppress(RuntimeError):  # that loop is closed: an app stopped out of order
             loop.call_soon_threadsafe(request_stop)
         previous[signum](signum, frame)
+
+    def chained(signum: int, frame: FrameType | None) -> None:
+        if drain:  # a second signal during the drain: stop now
+            drain.pop().cancel()
+        elif signum == signal.SIGTERM and drain_seconds > 0 and start_draining is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(start_draining)
+                drain.append(loop.call_later(drain_seconds, stop, signum, None))
+                return
+        stop(signum, frame)
 
     for signum in previous:
         signal.signal(signum, chained)
     try:
         yield
     finally:
+        for handle in drain:
+            handle.cancel()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -38,6 +38,9 @@ log = logging.getLogger("cloudtaskhub.runtime")
 #: unreachable broker must not hold the process: unsent outbox rows are sent and
 #: uncommitted offsets redelivered after the next start, and inboxes absorb repeats.
 BUS_STOP_GRACE_SECONDS = 10.0
+#: How long `start` keeps trying to reach a database that is not there yet (a first
+#: deploy starts the app and PostgreSQL together), as the Kafka bus does for the broker.
+DATABASE_CONNECT_DEADLINE_SECONDS = 60.0
 
 
 def build_bus(settings: Settings) -> Bus:
@@ -105,6 +108,29 @@ class ModuleRuntime:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def wait_for_database(self, deadline_seconds: float = DATABASE_CONNECT_DEADLINE_SECONDS) -> None:
+        """Connect, retrying while the server is unreachable or still starting; any other
+        error (a wrong password, a missing database) fails at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_seconds
+        delay = 0.2
+        while True:
+            try:
+                await self.check_database()
+                return
+            except Exception as error:
+                if not _database_not_there_yet(error) or loop.time() + delay > deadline:
+                    raise
+                log.warning(
+                    "database of %s not reachable yet (%s: %s); retrying in %.1fs",
+                    self.name,
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
 
 class Runtime:
     def __init__(
@@ -136,6 +162,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_stop_requested: list[Callable[[], None]] = []
         self.stop_requested = False
+        #: SIGTERM arrived and the process serves on for `shutdown_drain_seconds`.
+        self.draining = False
         self.started = False
 
     def module(self, name: str) -> ModuleRuntime:
@@ -148,6 +176,7 @@ class Runtime:
     async def prepare(self) -> None:
         """Make every mounted module's schema current (as `CTH_DB_BOOTSTRAP` says)."""
         for module in self.modules.values():
+            await module.wait_for_database()
             await bootstrap_schema(module.module, module.engine, self.settings.db_bootstrap)
 
     async def start(self, *, background: bool = True) -> None:
@@ -191,6 +220,15 @@ class Runtime:
         else:
             self._on_stop_requested.append(callback)
 
+    def start_draining(self) -> None:
+        """SIGTERM with a drain period: readiness answers 503 while requests are still served."""
+        if not self.draining:
+            self.draining = True
+            log.info(
+                "stopping in %.0fs: serving on while the edge stops routing here",
+                self.settings.shutdown_drain_seconds,
+            )
+
     def request_stop(self) -> None:
         """The process was told to stop (SIGTERM): run the `on_stop_requested` callbacks once."""
         if self.stop_requested:
@@ -222,6 +260,22 @@ class Runtime:
         self._tasks.clear()
         await self.databases.dispose()
         self.started = False
+
+
+def _database_not_there_yet(error: BaseException) -> bool:
+    """The server cannot be reached (no DNS name yet, connection refused or reset) or is
+    still starting up; walks the causes that SQLAlchemy and asyncpg wrap."""
+    from asyncpg.exceptions import CannotConnectNowError
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | CannotConnectNowError):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+    return False
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -84,6 +84,9 @@ class Settings:
     #: defers newer events (they stay in the outbox) while the others go on.
     bus_consumer_capacity: int = 1000
     heartbeat_interval_seconds: float = 5.0
+    #: After SIGTERM, keep serving this long (readiness answers 503) before the server
+    #: stops accepting: the edge (Traefik polling Swarm) stops routing here first. 0: none.
+    shutdown_drain_seconds: float = 0.0
     #: Which contracts that declare a `__previous__` version are also published in it:
     #: `all`, `none`, or event types (`project.task_assigned.v2`). docs/operations.md.
     dual_publish: tuple[str, ...] = ("all",)

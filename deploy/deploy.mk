@@ -14,6 +14,13 @@ COMPOSE     ?= docker compose
 IMAGE       ?= ghcr.io/cloudtaskhub/cloudtaskhub
 STACK       ?= cloudtaskhub
 STACK_FILE  := deploy/stack.yml
+# An override merged onto the stack file (the test bed's: deploy/testbed/stack.yml).
+STACK_OVERRIDE ?=
+# An override merged onto deploy/compose.tests.yml by `make integration` (the test bed's).
+COMPOSE_OVERRIDE ?=
+COMPOSE_FILES = -f deploy/compose.tests.yml$(if $(COMPOSE_OVERRIDE), -f $(COMPOSE_OVERRIDE))
+# false: wait for every service to converge (no timeout). The test bed polls readiness itself.
+DEPLOY_DETACH ?= false
 ENV_FILE    ?= .env
 SHAPE       ?=
 TAG         ?=
@@ -54,7 +61,8 @@ endef
 define stack_deploy
 	@deploy/release-env.sh check "$(TAG)"
 	deploy/release-env.sh record "$(ENV_FILE)" "$(TAG)"
-	$(call stack_env,$(ENV_FILE)); CTH_IMAGE_TAG=$(TAG) $(DOCKER) stack deploy --with-registry-auth --detach=false --prune -c $(STACK_FILE) $(STACK)
+	$(call stack_env,$(ENV_FILE)); CTH_IMAGE_TAG=$(TAG) $(DOCKER) stack deploy --with-registry-auth --detach=$(DEPLOY_DETACH) --prune \
+		-c $(STACK_FILE)$(if $(STACK_OVERRIDE), -c $(STACK_OVERRIDE)) $(STACK)
 endef
 
 build: ## Build the one image for every module, tagged <version> and <git sha> (IMAGE=...)
@@ -78,9 +86,9 @@ scan: $(STAMP) ## Trivy: HIGH/CRITICAL vulnerabilities in the image (TAG=x, defa
 		--config-check deploy/policy --misconfig-scanners dockerfile,yaml --check-namespaces user deploy
 
 integration: ## Run the integration suite in containers (PostgreSQL, Kafka, the image): deploy/compose.tests.yml
-	$(COMPOSE) -f deploy/compose.tests.yml -p cloudtaskhub-tests up --build \
+	$(COMPOSE) $(COMPOSE_FILES) -p cloudtaskhub-tests up --build \
 		--abort-on-container-exit --exit-code-from tests; \
-	rc=$$?; $(COMPOSE) -f deploy/compose.tests.yml -p cloudtaskhub-tests down -v; exit $$rc
+	rc=$$?; $(COMPOSE) $(COMPOSE_FILES) -p cloudtaskhub-tests down -v; exit $$rc
 
 deploy: ## Deploy release TAG=x to the Swarm stack (shape from CTH_SHAPE in ENV_FILE=.env, or SHAPE=allinone|split)
 	$(stack_deploy)
@@ -99,7 +107,8 @@ lint-deploy: $(STAMP) ## Validate deploy files offline: stack (both shapes), com
 	$(BIN)/actionlint -shellcheck= -pyflakes=
 	$(BIN)/hadolint deploy/Dockerfile
 	$(BIN)/trivy config --quiet --skip-check-update --cache-dir $(TRIVY_CACHE) --exit-code 1 \
-		--severity HIGH,CRITICAL --config-check deploy/policy --misconfig-scanners dockerfile,yaml --check-namespaces user deploy
+		--severity HIGH,CRITICAL --config-check deploy/policy --misconfig-scanners dockerfile,yaml --check-namespaces user \
+		--skip-dirs deploy/testbed deploy
 	@# detect-secrets against a copy of the baseline (the hook rewrites what it reads). Test
 	@# fixtures carry dummy passwords by design (ruff's S105/S106 are off there too), so
 	@# tests/ is scanned by every detector but the keyword one.

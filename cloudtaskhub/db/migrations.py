@@ -8,11 +8,13 @@ environment is the kernel's (`cloudtaskhub/db/alembic/env.py`).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudtaskhub.module import Module
@@ -40,7 +42,19 @@ def version_table(module: Module) -> str:
 
 async def upgrade(module: Module, engine: AsyncEngine, revision: str = "heads") -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas that start together (a first deploy) would otherwise race to create
+            # the same tables and all but one fail; the lock ends with the transaction.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": migration_lock_key(module)}
+            )
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(module, sync), revision))
+
+
+def migration_lock_key(module: Module) -> int:
+    """A stable 63-bit advisory-lock key per module (Python's hash() is salted per process)."""
+    digest = hashlib.sha256(f"cloudtaskhub.migrate.{module.name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 async def make_revision(module: Module, engine: AsyncEngine, message: str) -> None:

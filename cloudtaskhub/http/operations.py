@@ -36,6 +36,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     await asyncio.gather(*probes)
     if not runtime.started:
         checks["runtime"] = "starting"
+    elif runtime.draining:
+        checks["runtime"] = "draining"
     healthy = runtime.started and all(v == "ok" for v in checks.values())
     return Response(
         {"status": "ok" if healthy else "unavailable", "checks": checks},

@@ -147,8 +147,9 @@ def app_services(stack: Mapping[str, Any]) -> list[AppService]:
 
 
 def dockerfile_user() -> str:
-    """The USER of the Dockerfile's last stage (the image that ships)."""
+    """The USER of the Dockerfile's `runtime` stage (the image that ships)."""
     stages = re.split(r"(?m)^FROM\s", DOCKERFILE.read_text())
-    users = re.findall(r"(?m)^USER\s+(\S+)", stages[-1])
+    [runtime] = [stage for stage in stages if re.match(r"\S+\s+AS\s+runtime\b", stage)]
+    users = re.findall(r"(?m)^USER\s+(\S+)", runtime)
     assert users, "the runtime stage sets no USER"
     return str(users[-1])

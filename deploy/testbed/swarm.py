@@ -1,0 +1,898 @@
+"""The production Swarm stack, for real, on this machine (deploy/testbed/README.md).
+
+    python deploy/testbed/swarm.py up allinone|split   engine, images, secrets, `make deploy`
+    python deploy/testbed/swarm.py down                the stack, its volumes and secrets; the
+                                                       engine too if this test bed started it
+    python deploy/testbed/swarm.py e2e [STEP ...]      the steps below, in order, timed
+
+Every deploy goes through `make deploy TAG=... SHAPE=...` (deploy/deploy.mk), as CD does,
+with the test bed's env file and deploy/testbed/stack.yml merged onto deploy/stack.yml.
+All traffic goes to Traefik's published port on 127.0.0.1 (SWARM_HTTP_PORT, 8080).
+A step that this sandbox cannot do says so in its output and fails the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.scenario import PASSWORD, Scenario, Shape, eventually  # noqa: E402
+
+WORK = ROOT / "var" / "testbed"
+ENV_FILE = WORK / "swarm.env"
+STACK = "cloudtaskhub"
+IMAGE = "cloudtaskhub-testbed/cloudtaskhub"
+OVERRIDE = "deploy/testbed/stack.yml"
+HTTP_PORT = int(os.environ.get("SWARM_HTTP_PORT", "8080"))
+HTTPS_PORT = int(os.environ.get("SWARM_HTTPS_PORT", "8443"))
+URL = f"http://127.0.0.1:{HTTP_PORT}"
+MODULES = ("auth", "project", "billing", "notification", "analytics", "gateway")
+APP_SERVICES = ("app", *MODULES)
+#: deploy/shapes/*.env's replica counts (the production defaults).
+REPLICAS = {
+    "allinone": {"app": 2},
+    "split": {"auth": 2, "project": 2, "billing": 1, "notification": 1, "analytics": 1, "gateway": 2},
+}
+CONVERGE_TIMEOUT = float(os.environ.get("SWARM_CONVERGE_TIMEOUT", "900"))
+STEADY_RATE = 20.0  # requests per second, mixed reads and writes
+TIMINGS: dict[str, float] = {}
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} [swarm] {message}", flush=True)
+
+
+def run(*command: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        command, cwd=ROOT, text=True, capture_output=True, env={**os.environ, **(env or {})}
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return run("docker", *args, check=check)
+
+
+@contextlib.contextmanager
+def timed(name: str) -> Iterator[None]:
+    start = time.monotonic()
+    log(f"--- {name}")
+    yield
+    TIMINGS[name] = time.monotonic() - start
+    log(f"--- {name}: done in {TIMINGS[name]:.0f}s")
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+
+def apt_install(*packages: str) -> None:
+    log(f"installing Debian's {' '.join(packages)} (apt-get)")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(["apt-get", "install", "-y", "-q", *packages], env={**os.environ, **env}).returncode:
+        run("apt-get", "update", "-q", env=env)
+        run("apt-get", "install", "-y", "-q", *packages, env=env)
+
+
+def storage_driver() -> str:
+    """overlay2 where the kernel has overlayfs (copy-on-write: a build step or a container
+    start does not copy the image), else vfs, which works everywhere but copies every layer.
+    SWARM_STORAGE_DRIVER chooses."""
+    if chosen := os.environ.get("SWARM_STORAGE_DRIVER"):
+        return chosen
+    filesystems = Path("/proc/filesystems").read_text()
+    return "overlay2" if any(line.split()[-1] == "overlay" for line in filesystems.splitlines()) else "vfs"
+
+
+def engine_up() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    for tool, package in (("dockerd", "docker.io"), ("debootstrap", "debootstrap")):
+        if shutil.which(tool) is None:
+            apt_install(package)
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        driver = storage_driver()
+        log(f"no Docker engine answers: starting dockerd --storage-driver={driver} (stopped again by `down`)")
+        with open(WORK / "dockerd.log", "ab") as output:
+            daemon = subprocess.Popen(
+                ["dockerd", f"--storage-driver={driver}"],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        (WORK / "dockerd.pid").write_text(str(daemon.pid))
+        eventually(
+            lambda: subprocess.run(["docker", "info"], capture_output=True).returncode == 0,
+            "dockerd to answer",
+            120,
+        )
+    if docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() != "active":
+        log("one-node Swarm: docker swarm init --advertise-addr 127.0.0.1")
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+    docker("node", "update", "--label-add", "cloudtaskhub.data=true", node)
+
+
+def engine_down() -> None:
+    pid_file = WORK / "dockerd.pid"
+    if not pid_file.exists():
+        log("the Docker engine was running before the test bed: left running")
+        return
+    pid = int(pid_file.read_text())
+    log(f"stopping the dockerd this test bed started (pid {pid})")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.5)
+    pid_file.unlink()
+
+
+# -- images, secrets, the env file ----------------------------------------------------------
+
+
+def build(tag: str) -> None:
+    with timed(f"build images (app tag {tag})"):
+        subprocess.run(["deploy/testbed/build.sh", tag], cwd=ROOT, check=True)
+
+
+def build_failing_image(good: str, bad: str) -> None:
+    """The release that never gets healthy: the good image with a health check that fails."""
+    dockerfile = (
+        f"FROM {IMAGE}:{good}\n"
+        'HEALTHCHECK --interval=5s --timeout=3s --retries=1 CMD ["python", "-c", "raise SystemExit(1)"]\n'
+    )
+    subprocess.run(
+        ["docker", "build", "--quiet", "-t", f"{IMAGE}:{bad}", "-"], input=dockerfile, text=True, check=True
+    )
+
+
+def secrets() -> None:
+    """The secrets and the public key config of docs/vps-setup.md, made offline."""
+    existing = set(docker("secret", "ls", "--format", "{{.Name}}").split())
+    existing |= set(docker("config", "ls", "--format", "{{.Name}}").split())
+    with tempfile.TemporaryDirectory() as tmp:
+        key, public = Path(tmp, "jwt_private.pem"), Path(tmp, "jwt_public.pem")
+
+        def create(kind: str, name: str, content: bytes) -> None:
+            if f"{STACK}_{name}_v1" not in existing:
+                subprocess.run(
+                    ["docker", kind, "create", f"{STACK}_{name}_v1", "-"], input=content, check=True
+                )
+
+        if f"{STACK}_jwt_private_key_v1" not in existing:
+            run("openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key))
+            run("openssl", "pkey", "-in", str(key), "-pubout", "-out", str(public))
+            docker("secret", "create", f"{STACK}_jwt_private_key_v1", str(key))
+            docker("config", "rm", f"{STACK}_jwt_public_key_v1", check=False)
+            docker("config", "create", f"{STACK}_jwt_public_key_v1", str(public))
+        create("secret", "db_password", run("openssl", "rand", "-hex", "24").strip().encode())
+        create("secret", "grafana_admin_password", run("openssl", "rand", "-hex", "16").strip().encode())
+        # htpasswd needs an image from Docker Hub; openssl writes the same apr1 hash.
+        ops = run("openssl", "passwd", "-apr1", run("openssl", "rand", "-hex", "12").strip()).strip()
+        create("secret", "traefik_dashboard_users", f"ops:{ops}\n".encode())
+
+
+def write_env(replicas: dict[str, int] | None = None) -> None:
+    """The test bed's env file: what differs from a production server's .env. The release
+    lines (CTH_IMAGE_TAG, CTH_PREVIOUS_IMAGE_TAG) are `make deploy`'s and are kept."""
+    kept = []
+    if ENV_FILE.exists():
+        kept = [
+            line
+            for line in ENV_FILE.read_text().splitlines()
+            if line.startswith("CTH_") and "IMAGE_TAG=" in line
+        ]
+    lines = [
+        "# Written by deploy/testbed/swarm.py; `make deploy` records the release lines.",
+        f"CTH_IMAGE={IMAGE}",
+        "CTH_DOMAIN=localhost",
+        "CTH_ACME_EMAIL=",
+        "CTH_TLS_CERT_RESOLVER=",
+        "CTH_KAFKA_IDEMPOTENT_PRODUCER=false",
+        f"CTH_HTTP_PORT={HTTP_PORT}",
+        f"CTH_HTTPS_PORT={HTTPS_PORT}",
+        *(f"CTH_{name.upper()}_REPLICAS={count}" for name, count in (replicas or {}).items()),
+        *kept,
+    ]
+    ENV_FILE.write_text("\n".join(lines) + "\n")
+    ENV_FILE.chmod(0o600)
+
+
+# -- deploying and converging --------------------------------------------------------------
+
+
+def make_deploy(tag: str, shape: str, target: str = "deploy") -> None:
+    log(f"make {target} TAG={tag} SHAPE={shape}")
+    subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            target,
+            f"TAG={tag}",
+            f"SHAPE={shape}",
+            f"ENV_FILE={ENV_FILE}",
+            f"STACK_OVERRIDE={OVERRIDE}",
+            "DEPLOY_DETACH=true",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+
+
+def services() -> list[dict[str, Any]]:
+    names = docker(
+        "service", "ls", "--filter", f"label=com.docker.stack.namespace={STACK}", "--format", "{{.Name}}"
+    )
+    if not names.split():
+        return []
+    return list(json.loads(docker("service", "inspect", *names.split())))
+
+
+def service_state(service: dict[str, Any]) -> tuple[str, int, int, str]:
+    """(name, desired replicas, running and healthy tasks, update state)."""
+    name = service["Spec"]["Name"].removeprefix(f"{STACK}_")
+    mode = service["Spec"]["Mode"]
+    desired = mode["Replicated"]["Replicas"] if "Replicated" in mode else 1
+    tasks = docker(
+        "service", "ps", service["ID"], "--filter", "desired-state=running", "--format", "{{.CurrentState}}"
+    ).splitlines()
+    running = sum(1 for t in tasks if t.startswith("Running"))
+    update = (service.get("UpdateStatus") or {}).get("State", "")
+    return name, desired, running, update
+
+
+def image_tag(service: dict[str, Any]) -> str:
+    image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+    return image.rsplit(":", 1)[-1]
+
+
+def wait_converged(
+    tag: str, shape: str, replicas: dict[str, int] | None = None, settled: tuple[str, ...] = ()
+) -> float:
+    """Until every service runs its desired tasks, no update is in flight, the app services
+    run `tag`, and Traefik routes the API. Returns the seconds it took."""
+    start = time.monotonic()
+    expected = {**REPLICAS[shape], **(replicas or {})}
+    finished = ("", "completed", "rollback_completed", *settled)
+    last = ""
+    while True:
+        states, waiting = [], []
+        for service in services():
+            name, desired, running, update = service_state(service)
+            states.append(f"{name} {running}/{desired}{' ' + update if update else ''}")
+            if name in APP_SERVICES:
+                if desired != expected.get(name, 0):
+                    waiting.append(f"{name} wants {desired}")
+                if desired and image_tag(service) != tag:
+                    waiting.append(f"{name} on {image_tag(service)}")
+            if running != desired or update not in finished:
+                waiting.append(name)
+        if not waiting and api_answers():
+            took = time.monotonic() - start
+            log(f"converged in {took:.0f}s: {', '.join(states)}")
+            return took
+        summary = ", ".join(states)
+        if summary != last:
+            log(f"waiting: {summary}")
+            last = summary
+        if time.monotonic() - start > CONVERGE_TIMEOUT:
+            raise AssertionError(f"not converged within {CONVERGE_TIMEOUT:.0f}s: {summary}\n{task_errors()}")
+        time.sleep(3)
+
+
+def api_answers() -> bool:
+    try:
+        return httpx.get(f"{URL}/", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def task_errors() -> str:
+    out = docker(
+        "stack", "ps", STACK, "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", check=False
+    )
+    return "\n".join(line for line in out.splitlines() if "Running" not in line)[-3000:]
+
+
+def containers(service: str) -> list[str]:
+    return docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_{service}").split()
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+@dataclass
+class Account:
+    """A registered user with a token, on the pro plan (the free plan caps tasks at 100)."""
+
+    http: httpx.Client
+    email: str = field(default_factory=lambda: f"swarm-{uuid.uuid4().hex[:10]}@example.com")
+    id: str = ""
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def register(self, *, pro: bool = False) -> Account:
+        body = {"email": self.email, "password": PASSWORD, "display_name": self.email.split("@")[0]}
+        created = self.http.post("/api/v1/auth/register", json=body)
+        assert created.status_code == 201, created.text
+        self.id = created.json()["id"]
+        login = self.http.post("/api/v1/auth/login", json={"email": self.email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        self.token = login.json()["access_token"]
+        if pro:
+            upgraded = self.http.put(
+                "/api/v1/billing/subscription", json={"plan": "pro"}, headers=self.headers
+            )
+            assert upgraded.status_code == 200, upgraded.text
+        return self
+
+    def get(self, path: str, **options: Any) -> httpx.Response:
+        return self.http.get(path, headers=self.headers, **options)
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        return self.http.post(path, json=body, headers=self.headers)
+
+    def project(self, name: str) -> str:
+        return str(self.post("/api/v1/projects", {"name": name}).json()["id"])
+
+    def wait_for_pro_limits(self, project: str) -> None:
+        """The project module applies the plan when billing's event arrives."""
+
+        def usage() -> bool:
+            return self.get("/api/v1/billing/usage").json()["limits"]["tasks_per_month"] > 100
+
+        eventually(usage, "the pro plan in billing")
+        probe = self.post(f"/api/v1/projects/{project}/tasks", {"title": "probe"})
+        assert probe.status_code == 201, probe.text
+
+    def add_member(self, project: str, member: Account) -> None:
+        def add() -> httpx.Response | None:
+            response = self.post(
+                f"/api/v1/projects/{project}/members", {"email": member.email, "role": "member"}
+            )
+            return response if response.status_code != 404 else None
+
+        added = eventually(add, "the project module to know the member")
+        assert added.status_code == 201, added.text
+
+
+class SteadyClient(threading.Thread):
+    """About 20 requests a second through Traefik, one in four a write (a task creation),
+    the rest reads across every module. Counts every response that is not 2xx and every
+    transport error; remembers every task a 2xx said it created."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.http = httpx.Client(base_url=URL, timeout=10.0)
+        self.user = Account(self.http).register(pro=True)
+        self.project = self.user.project(f"steady {name}")
+        self.user.wait_for_pro_limits(self.project)
+        self.created: list[str] = []
+        self.errors: list[str] = []
+        self.requests = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        reads: list[Callable[[], httpx.Response]] = [
+            lambda: self.user.get(f"/api/v1/projects/{self.project}/tasks", params={"limit": 5}),
+            lambda: self.user.get("/api/v1/auth/me"),
+            lambda: self.user.get("/api/v1/billing/subscription"),
+            lambda: self.user.get("/api/v1/notifications"),
+            lambda: self.user.get(f"/api/v1/analytics/projects/{self.project}/summary"),
+            lambda: self.user.get("/api/v1/dashboard"),
+        ]
+        n = 0
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            write = n % 4 == 0
+            try:
+                if write:
+                    response = self.user.post(
+                        f"/api/v1/projects/{self.project}/tasks", {"title": f"steady {n}"}
+                    )
+                else:
+                    response = reads[n % len(reads)]()
+                if response.is_success:
+                    if write:
+                        self.created.append(response.json()["id"])
+                else:
+                    self.errors.append(
+                        f"{response.request.method} {response.request.url.path}: {response.status_code}"
+                    )
+            except httpx.HTTPError as error:
+                self.errors.append(f"{'POST' if write else 'GET'}: {type(error).__name__}: {error}")
+            self.requests += 1
+            n += 1
+            next_at += 1 / STEADY_RATE
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def finish(self) -> None:
+        self._stop.set()
+        self.join()
+
+    def lost_writes(self) -> list[str]:
+        """Tasks a 2xx said were created that cannot be read back."""
+        return [t for t in self.created if self.user.get(f"/api/v1/tasks/{t}").status_code != 200]
+
+    def report(self) -> str:
+        return f"{self.requests} requests, {len(self.created)} writes, {len(self.errors)} errors"
+
+
+def require_clean(client: SteadyClient) -> None:
+    """Zero, not a budget: no failed request, and every 2xx write is readable afterwards."""
+    lost = client.lost_writes()
+    if client.errors or lost:
+        raise AssertionError(f"{client.report()}; errors: {client.errors[:20]}; lost writes: {lost[:20]}")
+
+
+@contextlib.contextmanager
+def steady(name: str) -> Iterator[SteadyClient]:
+    client = SteadyClient(name)
+    client.start()
+    try:
+        yield client
+    finally:
+        client.finish()
+        log(f"steady client: {client.report()}")
+
+
+# -- the data a shape switch must keep ------------------------------------------------------
+
+
+@dataclass
+class DataSet:
+    owner: Account
+    member: Account
+    project: str
+    tasks: list[str]
+
+    @classmethod
+    def create(cls, http: httpx.Client, tasks: int = 5) -> DataSet:
+        owner, member = Account(http).register(), Account(http).register()
+        project = owner.project("kept across shapes")
+        owner.add_member(project, member)
+        made = []
+        for n in range(tasks):
+            created = owner.post(
+                f"/api/v1/projects/{project}/tasks", {"title": f"kept {n}", "assignee_id": member.id}
+            )
+            assert created.status_code == 201, created.text
+            made.append(created.json()["id"])
+        data = cls(owner, member, project, made)
+        eventually(lambda: data.snapshot()["complete"], "every reaction to the data set")
+        return data
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a user sees of it; `complete` once every event has been handled."""
+        tasks = self.owner.get(f"/api/v1/projects/{self.project}/tasks", params={"limit": 100}).json()[
+            "items"
+        ]
+        notes = self.member.get("/api/v1/notifications", params={"limit": 100}).json()["items"]
+        summary = self.owner.get(f"/api/v1/analytics/projects/{self.project}/summary").json()
+        usage = self.owner.get("/api/v1/billing/usage").json()
+        board = self.member.get("/api/v1/dashboard").json()
+        n = len(self.tasks)
+        return {
+            "projects": [p["id"] for p in self.owner.get("/api/v1/projects").json()["items"]],
+            "tasks": sorted((t["id"], t["title"], t["assignee_id"], t["status"]) for t in tasks),
+            "notifications": sorted(x["subject_id"] for x in notes),
+            "summary": summary["tasks_by_status"],
+            "usage": (usage["projects"], usage["tasks_created"], usage["members"]),
+            "dashboard": board.get("open_tasks_assigned"),
+            "complete": len(tasks) == n
+            and sorted(x["subject_id"] for x in notes) == sorted(self.tasks)
+            and summary["tasks_by_status"].get("todo") == n
+            and usage["tasks_created"] == n
+            and board.get("open_tasks_assigned") == n,
+        }
+
+
+# -- the steps -----------------------------------------------------------------------------
+
+
+def scenario(shape: str, replicas: dict[str, int] | None = None) -> None:
+    counts = {**REPLICAS[shape], **(replicas or {})}
+    Scenario(URL, Shape(split=shape == "split", bus="kafka", processes=sum(counts.values()))).run()
+    log(f"tests/e2e/scenario.py passed through {URL} ({shape})")
+
+
+def up(shape: str, tag: str = "a") -> None:
+    with timed("engine"):
+        engine_up()
+    build(tag)
+    secrets()
+    write_env()
+    with timed(f"deploy {shape} TAG={tag}"):
+        make_deploy(tag, shape)
+        wait_converged(tag, shape)
+
+
+def e2e(steps: set[str]) -> None:
+    http = httpx.Client(base_url=URL, timeout=10.0)
+    results: list[str] = []
+    up("allinone", "a")
+
+    with timed("1 all-in-one: the scenario through Traefik"):
+        scenario("allinone")
+    results.append("1 all-in-one deployed, scenario passed")
+
+    with timed("2 data set on all-in-one"):
+        data = DataSet.create(http)
+        before = data.snapshot()
+    with timed("1+2 switch to split (TAG=a), the data is kept"):
+        make_deploy("a", "split")
+        wait_converged("a", "split")
+        after = eventually(lambda: (s := data.snapshot())["complete"] and s, "the data set on split")
+        assert after == before, f"split changed the data:\n{before}\n{after}"
+        scenario("split")
+    results.append("2 all-in-one -> split kept every project, task, notification, count")
+    results.append("1 split deployed, scenario passed")
+
+    if "update" in steps:
+        docker("tag", f"{IMAGE}:a", f"{IMAGE}:b")
+        with timed("3 rolling update a -> b under a steady client"), steady("update") as client:
+            make_deploy("b", "split")
+            took = wait_converged("b", "split")
+            time.sleep(10)  # the last replaced tasks are still draining
+        require_clean(client)
+        results.append(f"3 rolling update: {client.report()}, 0 lost writes, converged in {took:.0f}s")
+
+    if "rollback" in steps:
+        build_failing_image("a", "broken")
+        with timed("4 automatic rollback of a release that never gets healthy"), steady("rollback") as client:
+            make_deploy("broken", "split")
+            took = wait_converged("b", "split", settled=("rollback_completed",))
+            states = {service_state(s)[0]: service_state(s)[3] for s in services()}
+            rolled = sorted(name for name, state in states.items() if state == "rollback_completed")
+            assert rolled, f"no service rolled back by itself: {states}"
+        require_clean(client)
+        results.append(
+            f"4 automatic rollback to b of {', '.join(rolled)} in {took:.0f}s: "
+            f"{client.report()}, 0 lost writes"
+        )
+        with timed("4 make rollback TAG=a"), steady("make-rollback") as client:
+            make_deploy("a", "split", target="rollback")
+            took = wait_converged("a", "split")
+            time.sleep(10)
+        require_clean(client)
+        results.append(f"4 make rollback TAG=a in {took:.0f}s: {client.report()}, 0 lost writes")
+
+    if "scale" in steps:
+        scaled = {"project": 3, "notification": 2}
+        with timed("5 scale-out: project x3, notification x2"):
+            write_env(scaled)
+            make_deploy("a", "split")
+            wait_converged("a", "split", scaled)
+            results.append("5 " + scale_out(http, scaled))
+
+    if "heal" in steps:
+        with timed("6 self-healing: docker kill a project container under load"):
+            results.append("6 " + self_heal(http))
+
+    if "secrets" in steps:
+        with timed("7 secrets, uid, read-only root, Prometheus targets"):
+            results.append("7 " + secrets_and_targets())
+
+    with timed("2 switch back to all-in-one, the data is kept"):
+        write_env()
+        make_deploy("a", "allinone")
+        wait_converged("a", "allinone")
+        back = eventually(lambda: (s := data.snapshot())["complete"] and s, "the data set on all-in-one")
+        assert back == before, f"all-in-one changed the data:\n{before}\n{back}"
+        scenario("allinone")
+    results.append("2 split -> all-in-one kept it all, scenario passed")
+    results.append(
+        "8 make integration: not a step of this run (the whole suite in containers takes longer than "
+        "this run's budget); `make swarm-integration` runs it on the same stand-ins"
+    )
+
+    log("=== results")
+    for line in results:
+        log(line)
+    log("=== timings")
+    for name, seconds in TIMINGS.items():
+        log(f"{seconds:7.0f}s  {name}")
+
+
+def app_metrics(service: str) -> dict[str, float]:
+    """Every container of `service`: its /metrics, summed by series."""
+    totals: dict[str, float] = {}
+    for container in containers(service):
+        text = docker(
+            "exec",
+            container,
+            "python",
+            "-c",
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/metrics').read().decode())",
+        )
+        for line in text.splitlines():
+            if line.startswith("cloudtaskhub_events_") and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                totals[series] = totals.get(series, 0.0) + float(value)
+    return totals
+
+
+def scale_out(http: httpx.Client, scaled: dict[str, int]) -> str:
+    n = 60
+    owner, member = Account(http).register(pro=True), Account(http).register()
+    project = owner.project("scaled")
+    owner.add_member(project, member)
+    owner.wait_for_pro_limits(project)  # one probe task, not assigned
+
+    def create(i: int) -> int:
+        with httpx.Client(base_url=URL, timeout=10.0) as client:
+            response = client.post(
+                f"/api/v1/projects/{project}/tasks",
+                json={"title": f"scaled {i}", "assignee_id": member.id},
+                headers=owner.headers,
+            )
+        return response.status_code
+
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(create, range(n)))
+    assert codes == [201] * n, f"creations: {codes}"
+
+    def counted() -> bool:
+        notes = member.get("/api/v1/notifications", params={"limit": 100}).json()["items"]
+        summary = owner.get(f"/api/v1/analytics/projects/{project}/summary").json()["tasks_by_status"]
+        usage = owner.get("/api/v1/billing/usage").json()
+        assigned = (
+            [x for x in notes if x["kind"] == "task_assigned"] if notes and "kind" in notes[0] else notes
+        )
+        return len(assigned) == n and summary.get("todo") == n + 1 and usage["tasks_created"] == n + 1
+
+    eventually(counted, f"{n} notifications, analytics and billing counts", timeout=120)
+    took = time.monotonic() - start
+    time.sleep(10)  # a second delivery would land now
+    assert counted(), "a count moved past N: something was handled twice"
+    skipped = {
+        series: value
+        for service in ("project", "notification", "analytics", "billing")
+        for series, value in app_metrics(service).items()
+        if series.startswith("cloudtaskhub_events_skipped_total") and "duplicate" in series
+    }
+    published = app_metrics("project")
+    assigned_published = sum(
+        v
+        for s, v in published.items()
+        if s.startswith("cloudtaskhub_events_published_total") and "task_assigned" in s
+    )
+    return (
+        f"scale-out ({scaled}): {n} task creations through Traefik -> exactly {n} task_assigned "
+        f"notifications, analytics todo={n + 1} and billing tasks_created={n + 1} within {took:.0f}s; "
+        f"duplicate deliveries skipped by inboxes: {sum(skipped.values()):.0f}; task_assigned published by "
+        f"the project replicas since they started: {assigned_published:.0f}"
+    )
+
+
+def self_heal(http: httpx.Client) -> str:
+    victims = containers("project")
+    assert victims, "no project container to kill"
+    with steady("heal") as client:
+        time.sleep(5)
+        killed_at = time.monotonic()
+        docker("kill", victims[0])
+        log(f"killed project container {victims[0][:12]}")
+        time.sleep(2)
+        took = wait_converged("a", "split", {"project": 3, "notification": 2})
+        healed = time.monotonic() - killed_at
+        time.sleep(5)
+    lost = client.lost_writes()
+    assert not lost, f"lost writes: {lost[:20]}"
+    user, project = client.user, client.project
+    listed: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = user.get(f"/api/v1/projects/{project}/tasks", params=params).json()
+        listed += [t["id"] for t in page["items"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    assert len(listed) == len(set(listed)), "a task is listed twice"
+    assert set(client.created) <= set(listed), "a created task is missing"
+    eventually(
+        lambda: (
+            user.get(f"/api/v1/analytics/projects/{project}/summary").json()["tasks_by_status"].get("todo")
+            == len(listed)
+        ),
+        "analytics to count every committed task once",
+        timeout=120,
+    )
+    return (
+        f"self-healing: killed 1 of 3 project tasks under load; healthy again in {healed:.0f}s "
+        f"(converged {took:.0f}s); {client.report()} (errors while the edge still routed to the dead "
+        f"task: {len(client.errors)}); committed {len(listed)} tasks, none lost, none doubled, "
+        "analytics counts each once"
+    )
+
+
+def secrets_and_targets() -> str:
+    split = [s for s in MODULES if containers(s)]
+    key_holders = []
+    for service in split:
+        for container in containers(service):
+            probe = subprocess.run(
+                ["docker", "exec", container, "test", "-e", "/run/secrets/jwt_private_key"],
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                key_holders.append(service)
+            uid = docker("exec", container, "id", "-u").strip()
+            assert uid == "10001", f"{service} runs as uid {uid}"
+            readonly = docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", container).strip()
+            write = subprocess.run(
+                ["docker", "exec", container, "touch", "/opt/written"], capture_output=True
+            )
+            assert readonly == "true", f"{service}: root filesystem is not read-only"
+            assert write.returncode != 0, f"{service}: could write /opt/written"
+    assert set(key_holders) == {"auth"}, f"the signing key is in: {sorted(set(key_holders))}"
+    prometheus = containers("prometheus")
+    assert prometheus, "no prometheus container"
+    ips = {
+        ip
+        for service in split
+        for container in containers(service)
+        for ip in docker(
+            "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container
+        ).split()
+    }
+
+    def targets_up() -> dict[str, int] | None:
+        raw = docker(
+            "exec",
+            prometheus[0],
+            "python3",
+            "-c",
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9090/api/v1/targets').read().decode())",
+        )
+        active = [t for t in json.loads(raw)["data"]["activeTargets"] if t["labels"]["job"] == "cloudtaskhub"]
+        up = {
+            t["labels"]["instance"].split(":")[0]: t["labels"]["service"]
+            for t in active
+            if t["health"] == "up"
+        }
+        tasks = sum(len(containers(s)) for s in split)
+        if len(up) != tasks or not set(up) <= ips:
+            return None
+        counts: dict[str, int] = {}
+        for service in up.values():
+            counts[service] = counts.get(service, 0) + 1
+        return counts
+
+    counts = eventually(targets_up, "Prometheus to scrape every app task as up", timeout=90)
+    jaeger = containers("jaeger")
+    services_traced = ""
+    if jaeger:
+        raw = docker(
+            "exec",
+            jaeger[0],
+            "/opt/otlp/bin/python",
+            "-c",
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:16686/api/services').read().decode())",
+        )
+        services_traced = ", ".join(json.loads(raw)["data"])
+    return (
+        f"secrets: only auth containers hold the JWT private key; every app container runs as uid 10001 "
+        f"with a read-only root filesystem; Prometheus scrapes every app task as up via tasks.<service> DNS "
+        f"({counts}); traces received from: {services_traced or 'none'}"
+    )
+
+
+def integration() -> None:
+    """`make integration` (deploy/compose.tests.yml) on the stand-ins, built offline."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    engine_up()
+    build("a")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(WORK / "wheelhouse"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    compose = (
+        "docker compose"
+        if not subprocess.run(["docker", "compose", "version"], capture_output=True).returncode
+        else "docker-compose"
+    )
+    try:
+        with timed(f"make integration ({compose}, stand-ins)"):
+            subprocess.run(
+                [
+                    "make",
+                    "--no-print-directory",
+                    "integration",
+                    f"COMPOSE={compose}",
+                    "COMPOSE_OVERRIDE=deploy/testbed/compose.tests.yml",
+                ],
+                cwd=ROOT,
+                check=True,
+                env={**os.environ, "SWARM_WHEELHOUSE_URL": f"http://127.0.0.1:{server.server_address[1]}/"},
+            )
+    finally:
+        server.shutdown()
+
+
+def down() -> None:
+    if services():
+        log(f"docker stack rm {STACK}")
+        docker("stack", "rm", STACK)
+
+        def gone() -> bool:
+            listed = docker("network", "ls", "--filter", f"label=com.docker.stack.namespace={STACK}", "-q")
+            return (
+                not listed.strip()
+                and not docker("ps", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}").strip()
+            )
+
+        eventually(gone, "the stack's containers and networks to go", timeout=180)
+    volumes = docker("volume", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}").split()
+    if volumes:
+        docker("volume", "rm", *volumes)
+    for kind in ("secret", "config"):
+        names = [n for n in docker(kind, "ls", "--format", "{{.Name}}").split() if n.startswith(f"{STACK}_")]
+        if names:
+            docker(kind, "rm", *names, check=False)
+    with contextlib.suppress(FileNotFoundError):
+        ENV_FILE.unlink()
+    engine_down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up")
+    up_parser.add_argument("shape", choices=sorted(REPLICAS))
+    commands.add_parser("down")
+    commands.add_parser("integration")
+    e2e_parser = commands.add_parser("e2e")
+    e2e_parser.add_argument("steps", nargs="*", default=["update", "rollback", "scale", "heal", "secrets"])
+    e2e_parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    options = parser.parse_args()
+    if options.command == "up":
+        up(options.shape)
+        log(f"the API: {URL} (Traefik, host port {HTTP_PORT}); `make swarm-down` removes it")
+    elif options.command == "down":
+        down()
+    elif options.command == "integration":
+        integration()
+    else:
+        start = time.monotonic()
+        try:
+            e2e(set(options.steps))
+        finally:
+            if not options.keep:
+                with timed("down"):
+                    down()
+            log(f"swarm-e2e: {time.monotonic() - start:.0f}s in all")
+
+
+if __name__ == "__main__":
+    main()
