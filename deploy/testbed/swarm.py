@@ -131,6 +131,20 @@ def engine_up() -> None:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
     docker("node", "update", "--label-add", "cloudtaskhub.data=true", node)
+    cpu_weight()
+
+
+def cpu_weight() -> None:
+    """With cgroup v1 every container sits under one `docker` group whose cpu.shares (1024)
+    weigh as much as a single host process: on a machine busy with other work, a dozen
+    starting app tasks then share one process's slice, miss their health checks and are
+    restarted forever. The test bed gives the group SWARM_CPU_SHARES (8192, eight processes'
+    worth); on an idle machine (CI) this changes nothing."""
+    shares = Path("/sys/fs/cgroup/cpu/docker/cpu.shares")
+    wanted = os.environ.get("SWARM_CPU_SHARES", "8192")
+    if shares.exists() and shares.read_text().strip() != wanted:
+        log(f"cgroup v1: docker containers' CPU weight {shares.read_text().strip()} -> {wanted}")
+        shares.write_text(wanted)
 
 
 def engine_down() -> None:
@@ -239,6 +253,7 @@ def make_deploy(tag: str, shape: str, target: str = "deploy") -> None:
         cwd=ROOT,
         check=True,
     )
+    cpu_weight()  # the group exists once a container has run
 
 
 def services() -> list[dict[str, Any]]:
