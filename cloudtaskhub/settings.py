@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from uuid import UUID
@@ -93,6 +94,14 @@ class Settings:
 
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
+    #: Register and login hash a password before anyone is authenticated: requests per
+    #: client address per minute, and for all clients together per second, per process.
+    password_requests_per_client_per_minute: int = 60
+    password_requests_per_second: int = 20
+    #: Addresses or networks of reverse proxies whose X-Forwarded-For / -Proto count
+    #: (uvicorn's forwarded_allow_ips). Empty: forwarded headers are ignored, and the
+    #: client address is the peer's — a client cannot choose its own address.
+    trusted_proxies: tuple[str, ...] = ()
     max_request_body_bytes: int = 1_048_576
     cors_allow_origins: tuple[str, ...] = ()
 
@@ -112,6 +121,11 @@ class Settings:
             value = getattr(self, name)
             if value <= 0:
                 raise SettingsError(_variable_name("CTH_", name), "a number greater than 0", str(value))
+        for proxy in self.trusted_proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError("CTH_TRUSTED_PROXIES", "IP addresses or networks (CIDR)", proxy) from None
         for user_id in self.admin_user_ids:
             try:
                 UUID(user_id)
@@ -167,6 +181,8 @@ _POSITIVE = (
     "access_token_ttl_seconds",
     "refresh_token_ttl_seconds",
     "login_max_failures",
+    "password_requests_per_client_per_minute",
+    "password_requests_per_second",
     "max_request_body_bytes",
 )
 _OTEL_FIELDS = {"otel_service_name", "otel_exporter_otlp_endpoint", "otel_sdk_disabled"}

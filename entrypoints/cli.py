@@ -51,7 +51,7 @@ def serve(modules_: str | None, host: str, port: int, workers: int) -> None:
     selected = _modules(modules_)
     os.environ["CTH_MODULES"] = ",".join(m.name for m in selected)
     try:
-        load_settings()  # fail fast, naming the bad variable, before uvicorn starts
+        settings = load_settings()  # fail fast, naming the bad variable, before uvicorn starts
     except SettingsError as error:
         raise click.ClickException(f"bad configuration: {error}") from None
     uvicorn.run(
@@ -60,8 +60,10 @@ def serve(modules_: str | None, host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        # X-Forwarded-For counts only from the configured proxies: login throttling and
+        # rate limits key on the client address, which a client must not choose.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=20,
         log_level="warning",
     )

@@ -240,6 +240,8 @@ class SplitStack:
             f"CTH_{module.upper()}_DATABASE_URL": database,
             "CTH_LOG_FORMAT": "text",
             "CTH_PROCESS_NAME": f"{module}-{socket.gethostname()}",
+            # Traefik runs on loopback: its X-Forwarded-For names the real client.
+            "CTH_TRUSTED_PROXIES": "127.0.0.1",
             **self.env,
         }
 

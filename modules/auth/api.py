@@ -63,6 +63,12 @@ def provide_service(runtime: Runtime) -> AuthService:
     return provide_auth_service(runtime.module("auth"))
 
 
+def _client(request: Request[Any, Any, Any]) -> str:
+    """The peer's address; uvicorn replaces it with X-Forwarded-For's only when the peer is
+    one of CTH_TRUSTED_PROXIES, so a client cannot pick the address its limits count on."""
+    return request.client.host if request.client else "unknown"
+
+
 def _user(model: Any) -> User:
     return User(id=model.id, email=model.email, display_name=model.display_name, created_at=model.created_at)
 
@@ -73,13 +79,14 @@ class AuthController(Controller):
     dependencies = {"service": Provide(provide_service, sync_to_thread=False)}
 
     @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
-    async def register(self, data: Registration, service: AuthService) -> User:
-        return _user(await service.register(data.email, data.password, data.display_name))
+    async def register(
+        self, data: Registration, service: AuthService, request: Request[Any, Any, Any]
+    ) -> User:
+        return _user(await service.register(data.email, data.password, data.display_name, _client(request)))
 
     @post("/login", summary="Exchange email and password for tokens", status_code=200)
     async def login(self, data: Credentials, service: AuthService, request: Request[Any, Any, Any]) -> Tokens:
-        client = request.client.host if request.client else "unknown"
-        return Tokens.of(await service.login(data.email, data.password, client))
+        return Tokens.of(await service.login(data.email, data.password, _client(request)))
 
     @post("/refresh", summary="Rotate a refresh token", status_code=200)
     async def refresh(self, data: RefreshRequest, service: AuthService) -> Tokens:

@@ -15,7 +15,9 @@ from advanced_alchemy.exceptions import DuplicateKeyError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, literal, null, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from cloudtaskhub.clock import Clock, new_id
@@ -25,6 +27,7 @@ from cloudtaskhub.runtime import ModuleRuntime
 from cloudtaskhub.security import ALGORITHM, KeyStore
 from cloudtaskhub.settings import Settings
 from modules.auth.contracts import UserRegistered
+from modules.auth.limits import PasswordRateLimit, provide_password_rate_limit
 from modules.auth.models import AdminGrantModel, LoginThrottleModel, RefreshTokenModel, UserModel
 
 __all__ = [
@@ -75,15 +78,27 @@ def _digest(token: str) -> str:
 
 
 class AuthService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, keys: KeyStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        keys: KeyStore,
+        settings: Settings,
+        password_rate_limit: PasswordRateLimit,
+    ) -> None:
         self._uow = uow
+        self._password_rate_limit = password_rate_limit
         self._clock = clock
         self._keys = keys
         self._settings = settings
         self._admin_user_ids = frozenset(UUID(i) for i in settings.admin_user_ids)
 
-    async def register(self, email: str, password: str, display_name: str) -> UserModel:
-        """Create an account and publish `UserRegistered`. Raises EmailTaken."""
+    async def register(self, email: str, password: str, display_name: str, client: str) -> UserModel:
+        """Create an account and publish `UserRegistered`.
+
+        Raises EmailTaken, and TooManyRequests over the password endpoints' rate limits.
+        """
+        self._password_rate_limit.admit(client)
         email = email.strip().lower()
         password_hash = await asyncio.to_thread(_hasher.hash, password)
         try:
@@ -108,18 +123,21 @@ class AuthService:
     async def login(self, email: str, password: str, client: str) -> TokenPair:
         """Check the password and issue a token pair.
 
-        Raises InvalidCredentials (the same for unknown email and wrong password) and
-        TooManyRequests once `login_max_failures` consecutive failures lock the account
-        for this client.
+        Every attempt is counted before the password is checked, in one atomic upsert, so
+        concurrent guesses cannot all slip under the limit; a correct password clears the
+        count. Raises InvalidCredentials (the same for unknown email and wrong password) and
+        TooManyRequests once more than `login_max_failures` uncleared attempts lock the
+        account for this client for `login_lockout_seconds`, or over the password
+        endpoints' rate limits.
         """
+        self._password_rate_limit.admit(client)
         email = email.strip().lower()
         throttle_key = f"{email}|{client}"
-        await self._refuse_if_locked(throttle_key)
+        await self._count_attempt(throttle_key)
         async with self._uow.read() as session:
             user = await UserRepository(session=session).get_one_or_none(email=email)
         valid = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not valid:
-            await self._record_failure(throttle_key)
             raise InvalidCredentials()
         async with self._uow.transaction() as tx:
             await tx.session.execute(
@@ -270,27 +288,43 @@ class AuthService:
         )
         return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
 
-    async def _refuse_if_locked(self, key: str) -> None:
-        async with self._uow.read() as session:
-            throttle = await session.get(LoginThrottleModel, key)
-        now = self._clock.now()
-        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
-            raise TooManyRequests(retry_after=max(1, int((throttle.locked_until - now).total_seconds()) + 1))
+    async def _count_attempt(self, key: str) -> None:
+        """Count one login attempt for `key` atomically; raises TooManyRequests when locked.
 
-    async def _record_failure(self, key: str) -> None:
+        One INSERT ... ON CONFLICT DO UPDATE ... RETURNING (PostgreSQL and SQLite): the
+        database serializes concurrent attempts on the row, so N concurrent guesses count N,
+        and the first attempt of a key cannot race another into a duplicate-key error.
+        """
         now = self._clock.now()
+        maximum = self._settings.login_max_failures
+        lock_until = now + timedelta(seconds=self._settings.login_lockout_seconds)
+        table = LoginThrottleModel.__table__
+        locked_until_type = table.c.locked_until.type
+        lock_at_first = literal(lock_until, locked_until_type) if maximum <= 1 else null()
+        expired = and_(table.c.locked_until.is_not(None), table.c.locked_until <= now)
         async with self._uow.transaction() as tx:
-            throttle = await tx.session.get(LoginThrottleModel, key, with_for_update=True)
-            if throttle is None:
-                throttle = LoginThrottleModel(key=key, failures=0, last_failure_at=now)
-                tx.session.add(throttle)
-            if throttle.locked_until is not None and throttle.locked_until <= now:
-                throttle.failures = 0
-                throttle.locked_until = None
-            throttle.failures += 1
-            throttle.last_failure_at = now
-            if throttle.failures >= self._settings.login_max_failures:
-                throttle.locked_until = now + timedelta(seconds=self._settings.login_lockout_seconds)
+            insert = pg_insert if tx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            statement = insert(table).values(
+                key=key, failures=1, locked_until=lock_until if maximum <= 1 else None, last_failure_at=now
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={
+                    "failures": case((expired, 1), else_=table.c.failures + 1),
+                    "locked_until": case(
+                        (expired, lock_at_first),
+                        (
+                            and_(table.c.locked_until.is_(None), table.c.failures + 1 >= maximum),
+                            literal(lock_until, locked_until_type),
+                        ),
+                        else_=table.c.locked_until,
+                    ),
+                    "last_failure_at": now,
+                },
+            ).returning(table.c.failures, table.c.locked_until)
+            attempts, locked_until = (await tx.session.execute(statement)).one()
+        if attempts > maximum and locked_until is not None and locked_until > now:
+            raise TooManyRequests(retry_after=max(1, int((locked_until - now).total_seconds()) + 1))
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -301,4 +335,6 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def provide_auth_service(module: ModuleRuntime) -> AuthService:
-    return AuthService(module.uow, module.clock, module.keys, module.settings)
+    return AuthService(
+        module.uow, module.clock, module.keys, module.settings, provide_password_rate_limit(module)
+    )

@@ -27,7 +27,7 @@ _DIE_AFTER_COMMIT = textwrap.dedent(
         runtime = Runtime([auth, probe], test_settings(sys.argv[1], sys.argv[2]), environ={})
         await runtime.prepare()
         auth_service = provide_auth_service(runtime.module("auth"))
-        await auth_service.register("ada@example.com", "correct horse battery", "Ada")
+        await auth_service.register("ada@example.com", "correct horse battery", "Ada", "127.0.0.1")
         print("committed", flush=True)
         os.kill(os.getpid(), 9)
 
