@@ -32,6 +32,7 @@ from bench.common import LOAD_CPUS, figure, not_measured, percentile, pin_all_th
 from cloudtaskhub.events.contract import Event, event_type
 from cloudtaskhub.module import HandlerContext, Module, Subscription
 from cloudtaskhub.runtime import Runtime
+from cloudtaskhub.settings import Settings
 from cloudtaskhub.testing import test_settings
 
 #: Producers committing concurrently in the throughput phase (like concurrent requests).
@@ -296,7 +297,10 @@ def _now() -> Any:
 # -- baseline: raw aiokafka through the same broker -----------------------------------
 
 
-async def raw_kafka(bootstrap: str, seconds: float, burst_count: int) -> tuple[Phase, Phase]:
+async def raw_kafka(
+    bootstrap: str, seconds: float, burst_count: int, tuning: Settings | None = None
+) -> tuple[Phase, Phase]:
+    """The same broker, payloads and client tuning (`CTH_KAFKA_*` defaults) as the bus."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -307,7 +311,10 @@ async def raw_kafka(bootstrap: str, seconds: float, burst_count: int) -> tuple[P
         await admin.create_topics([NewTopic(topic, 4, 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    tuning = tuning or Settings()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=tuning.kafka_linger_ms
+    )
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -317,6 +324,7 @@ async def raw_kafka(bootstrap: str, seconds: float, burst_count: int) -> tuple[P
         session_timeout_ms=6000,
         heartbeat_interval_ms=500,
         metadata_max_age_ms=2000,
+        fetch_max_wait_ms=tuning.kafka_fetch_max_wait_ms,
     )
     recorder = Recorder()
     await producer.start()
@@ -324,7 +332,7 @@ async def raw_kafka(bootstrap: str, seconds: float, burst_count: int) -> tuple[P
 
     async def consume() -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            batches = await consumer.getmany(timeout_ms=500, max_records=tuning.kafka_max_poll_records)
             for records in batches.values():
                 for record in records:
                     event = msgspec.json.decode(record.value, type=BenchPing)

@@ -87,12 +87,19 @@ class KafkaBus:
             "session_timeout_ms": settings.kafka_session_timeout_ms,
             "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
             "rebalance_timeout_ms": settings.kafka_session_timeout_ms,
+            "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
         }
         # A rebalance waits for our revocation; finishing a handler must not take so
         # long that the group gives up on this member.
         grace = min(HANDLER_GRACE_SECONDS, settings.kafka_session_timeout_ms / 2000)
         for consumer in consumers:
-            group = ConsumerGroup(consumer, self._reject, group_options, grace=grace)
+            group = ConsumerGroup(
+                consumer,
+                self._reject,
+                group_options,
+                grace=grace,
+                max_records=settings.kafka_max_poll_records,
+            )
             await group.start()
             self._groups.append(group)
 
@@ -104,6 +111,7 @@ class KafkaBus:
             producer = AIOKafkaProducer(
                 acks="all",
                 enable_idempotence=self._settings.kafka_idempotent_producer,
+                linger_ms=self._settings.kafka_linger_ms,
                 **self._options,
             )
             try:

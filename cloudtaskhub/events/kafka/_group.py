@@ -158,9 +158,16 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class ConsumerGroup:
     def __init__(
-        self, consumer: Consumer, reject: RejectRecord, options: dict[str, Any], *, grace: float
+        self,
+        consumer: Consumer,
+        reject: RejectRecord,
+        options: dict[str, Any],
+        *,
+        grace: float,
+        max_records: int = HIGH_WATER,
     ) -> None:
         self.consumer = consumer
+        self._max_records = max_records
         self.reject = reject
         self._grace = grace
         self._kafka = AIOKafkaConsumer(
@@ -194,7 +201,7 @@ class ConsumerGroup:
     async def _fetch(self) -> None:
         while True:
             try:
-                batches = await self._kafka.getmany(timeout_ms=500, max_records=HIGH_WATER)
+                batches = await self._kafka.getmany(timeout_ms=500, max_records=self._max_records)
             except asyncio.CancelledError:
                 raise
             except KafkaError as error:
