@@ -114,8 +114,10 @@ def main() -> int:
         def stage(name: str) -> None:
             print(f"[bench {time.monotonic() - started:6.1f}s] {name}", flush=True)
 
-        stage("HTTP: list and create against the bare Litestar floor and the FastAPI toy")
-        http_figures, facts, aio, dataset = httpbench.run(workdir, logs, mode["http_seconds"])
+        stage("HTTP: list, get, dashboard, create (SQLite, PostgreSQL) vs bare Litestar, FastAPI toy")
+        http_figures, facts, aio, dataset = httpbench.run(
+            workdir, logs, mode["http_seconds"], arguments.pg_url
+        )
         figures |= http_figures
         aio_mixed: dict[str, Any] | str
         try:

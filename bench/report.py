@@ -10,7 +10,12 @@ from typing import Any
 LABELS = {
     "http.list_tasks.vs_bare_litestar": "List 20 tasks (auth, SQLite) vs bare Litestar, req/s",
     "http.list_tasks.vs_fastapi_toy": "List 20 tasks vs the FastAPI toy (in-memory), req/s",
+    "http.get_task.vs_bare_litestar": "One task (auth, SQLite) vs bare Litestar, req/s",
+    "http.dashboard.vs_bare_litestar": "Dashboard (auth, SQLite) vs bare Litestar, req/s",
+    "http.list_tasks.p99_at_50_connections": "List p99 at 50 connections vs bare Litestar, ms",
     "http.create_task.vs_bare_litestar": "Create task (+ outbox) vs bare Litestar POST, req/s",
+    "http.list_tasks_postgres.vs_bare_litestar": "List 20 tasks (auth, PostgreSQL) vs bare Litestar, req/s",
+    "http.create_task_postgres.vs_bare_litestar": "Create task (+ outbox), PostgreSQL, vs bare POST, req/s",
     "events.memory_sqlite.latency_p99": "In-process bus, SQLite: commit→handler p99 @500/s, ms",
     "events.memory_sqlite.throughput": "In-process bus, SQLite: events/s",
     "events.memory_postgres.latency_p99": "In-process bus, PostgreSQL: commit→handler p99 @500/s, ms",

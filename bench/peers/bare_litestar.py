@@ -1,4 +1,4 @@
-"""The floor: a bare Litestar JSON endpoint (same page, no auth, no database)."""
+"""The floor: bare Litestar JSON endpoints (same documents, no auth, no database)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Any
 import msgspec
 from litestar import Litestar, get, post
 
-from bench.peers.page import load_page
+from bench.peers.page import load_dashboard, load_page, load_task
 
 PAGE = load_page()
+TASK = load_task()
+DASHBOARD = load_dashboard()
 
 
 class TaskCreate(msgspec.Struct):
@@ -22,6 +24,17 @@ class TaskCreate(msgspec.Struct):
 @get("/tasks", sync_to_thread=False)
 def list_tasks() -> dict[str, Any]:
     return PAGE
+
+
+@get("/tasks/{task_id:str}", sync_to_thread=False)
+def get_task(task_id: str) -> dict[str, Any]:
+    """One task from memory: the floor of `GET /api/v1/tasks/{id}` (path parameter parsed too)."""
+    return TASK
+
+
+@get("/dashboard", sync_to_thread=False)
+def dashboard() -> dict[str, Any]:
+    return DASHBOARD
 
 
 @post("/tasks", sync_to_thread=False)
@@ -38,4 +51,4 @@ def ready() -> dict[str, str]:
 
 
 def create_app() -> Litestar:
-    return Litestar([list_tasks, create_task, ready], debug=False)
+    return Litestar([list_tasks, get_task, dashboard, create_task, ready], debug=False)

@@ -1,0 +1,73 @@
+"""`python -m bench.profile OUT_DIR [--tag before]`: py-spy flame graphs of the
+all-in-one server (SQLite) under wrk, one per hot endpoint (list, get, dashboard,
+create), written as `OUT_DIR/<endpoint>-<tag>.svg`.
+
+`py-spy record --gil` samples only the thread holding the GIL, so the graph shows
+where Python time goes (aiosqlite's worker threads appear only while they hold it).
+The server and py-spy run on the server CPU, wrk on the load CPU, as in `make bench`;
+wrap it in `flock /tmp/bench.lock` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.common import VENV_BIN, pin_server_side
+from bench.httpbench import CONNECTIONS, start_all_in_one
+from bench.load import wrk
+from bench.scenario import create_dataset, list_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--tag", default="after")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    arguments = parser.parse_args()
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    pin_server_side()
+    with tempfile.TemporaryDirectory(prefix="cth-profile-") as temporary:
+        workdir = Path(temporary)
+        server = start_all_in_one(workdir / "aio", workdir / "logs")
+        try:
+            dataset = create_dataset(server.url)
+            auth = [dataset.owner.header_line]
+            targets = {
+                "list": (server.url + list_path(dataset), "get.lua"),
+                "get": (f"{server.url}/api/v1/tasks/{dataset.task_id}", "get.lua"),
+                "dashboard": (f"{server.url}/api/v1/dashboard", "get.lua"),
+                "create": (f"{server.url}/api/v1/projects/{dataset.write_project}/tasks", "post_task.lua"),
+            }
+            for name, (url, script) in targets.items():
+                svg = arguments.out / f"{name}-{arguments.tag}.svg"
+                spy = subprocess.Popen(
+                    [
+                        str(VENV_BIN / "py-spy"),
+                        "record",
+                        "--gil",
+                        "--rate",
+                        "200",
+                        "--duration",
+                        str(int(arguments.seconds)),
+                        "--pid",
+                        str(server.process.pid),
+                        "--output",
+                        str(svg),
+                        "--format",
+                        "flamegraph",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                result = wrk(url, script, seconds=arguments.seconds, connections=CONNECTIONS, headers=auth)
+                spy.wait(timeout=60)
+                print(f"{name}: {result.rps:.0f} req/s, p99 {result.p99_ms} ms -> {svg}")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
