@@ -18,7 +18,6 @@ from litestar.di import Provide
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.events.bus import Bus
 from cloudtaskhub.http.auth import provide_principal
-from cloudtaskhub.http.middleware import request_context_middleware
 from cloudtaskhub.http.module_admin import module_admin_router
 from cloudtaskhub.http.openapi import openapi_config
 from cloudtaskhub.http.operations import operation_handlers
@@ -29,7 +28,7 @@ from cloudtaskhub.logging import configure_logging
 from cloudtaskhub.module import Module
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.settings import Settings, load_settings
-from cloudtaskhub.telemetry import configure_tracing, name_server_span, server_telemetry, service_name_for
+from cloudtaskhub.telemetry import RequestEdge, configure_tracing, service_name_for
 
 __all__ = ["create_app"]
 
@@ -70,7 +69,6 @@ def create_app(
         route_handlers=_route_handlers(modules),
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        middleware=[server_telemetry(), request_context_middleware, name_server_span],
         dependencies=_dependencies(runtime),
         openapi_config=openapi_config(
             settings, (lambda: public_document) if public_document is not None else None
@@ -84,6 +82,8 @@ def create_app(
         logging_config=None,
     )
     app.state.runtime = runtime
+    # Outside routing, CORS and the exception handler: it sees every request and answer.
+    app.asgi_handler = RequestEdge(app.asgi_handler)
     return app
 
 

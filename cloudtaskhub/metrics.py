@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CONSUMER_LAG",
+    "DB_LOOP_READS_MOVED",
     "DEAD_LETTERS",
     "EVENTS_DEAD_LETTERED",
     "EVENTS_FAILED",
@@ -77,4 +78,9 @@ HTTP_REQUEST_DURATION = Histogram(
 )
 HTTP_REQUESTS_IN_PROGRESS = Gauge(
     "cloudtaskhub_http_requests_in_progress", "HTTP requests being served (streams included)", ["method"]
+)
+DB_LOOP_READS_MOVED = Counter(
+    "cloudtaskhub_db_loop_reads_moved_total",
+    "SQLite reads moved off the event loop: over the loop's time budget (slow) or the file was locked (busy)",
+    ["reason"],
 )

@@ -70,6 +70,7 @@ class ModuleRuntime:
             self.tables,
             runtime.clock,
             on_commit=self._wake_relay,
+            loop_reader=runtime.databases.loop_reader(self.database_url),
         )
         self.config: Any = (
             load_settings(module.settings, prefix=f"CTH_{module.name.upper()}_", environ=runtime.environ)
@@ -181,7 +182,7 @@ class Runtime:
 
     async def start(self, *, background: bool = True) -> None:
         await self.prepare()
-        instrument_engines(self.databases.engines)
+        instrument_engines([*self.databases.engines, *(r.engine for r in self.databases.loop_readers)])
         consumers = [m.dispatcher for m in self.modules.values() if m.dispatcher is not None]
         await self.bus.start(consumers, list(self.modules))
         for module in self.modules.values():

@@ -12,6 +12,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
+from cloudtaskhub.db.loop_reader import LoopReader, loop_reader_for
+
 __all__ = ["READ_ONLY", "Databases", "is_postgres", "is_sqlite"]
 
 #: Connection execution option marking a transaction that only reads.
@@ -91,6 +93,7 @@ class Databases:
     def __init__(self, *, pool_size: int = 10, sqlite_cache_kib: int = 512, echo: bool = False) -> None:
         self._engines: dict[str, AsyncEngine] = {}
         self._sessionmakers: dict[str, async_sessionmaker[AsyncSession]] = {}
+        self._loop_readers: dict[str, LoopReader | None] = {}
         self._pool_size = pool_size
         self._sqlite_cache_kib = sqlite_cache_kib
         self._echo = echo
@@ -104,6 +107,13 @@ class Databases:
         if url not in self._sessionmakers:
             self._sessionmakers[url] = async_sessionmaker(self.engine(url), expire_on_commit=False)
         return self._sessionmakers[url]
+
+    def loop_reader(self, url: str) -> LoopReader | None:
+        """Short reads on the event loop for a SQLite file (see `loop_reader`); else None."""
+        if url not in self._loop_readers:
+            self.engine(url)  # creates the file's directory, as the pool would
+            self._loop_readers[url] = loop_reader_for(url, cache_kib=self._sqlite_cache_kib)
+        return self._loop_readers[url]
 
     def _create(self, url: str) -> AsyncEngine:
         parsed = make_url(url)
@@ -128,8 +138,16 @@ class Databases:
     def engines(self) -> list[AsyncEngine]:
         return list(self._engines.values())
 
+    @property
+    def loop_readers(self) -> list[LoopReader]:
+        return [reader for reader in self._loop_readers.values() if reader is not None]
+
     async def dispose(self) -> None:
         for engine in self._engines.values():
             await engine.dispose()
+        for reader in self._loop_readers.values():
+            if reader is not None:
+                reader.dispose()
         self._engines.clear()
         self._sessionmakers.clear()
+        self._loop_readers.clear()

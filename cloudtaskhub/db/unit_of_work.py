@@ -9,17 +9,21 @@ inbox row), a nested `transaction()` joins it instead of opening a second one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import msgspec
 from opentelemetry import propagate
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.context import correlation_id
 from cloudtaskhub.db.engines import READ_ONLY
+from cloudtaskhub.db.loop_reader import LoopReader, NotOnTheLoop
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.events.tables import EventTables
 
@@ -59,9 +63,11 @@ class UnitOfWork:
         tables: EventTables,
         clock: Clock,
         on_commit: Callable[[], None] = lambda: None,
+        loop_reader: LoopReader | None = None,
     ) -> None:
         self.module = module
         self.sessionmaker = sessionmaker
+        self.loop_reader = loop_reader
         self.tables = tables
         self.clock = clock
         self._on_commit = on_commit
@@ -82,6 +88,45 @@ class UnitOfWork:
                 self._active.reset(token)
         if tx.recorded:
             self._on_commit()
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`: for the few statements written per dialect."""
+        name: str = self.sessionmaker.kw["bind"].dialect.name
+        return name
+
+    async def rows(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None, *, short: bool = True
+    ) -> Sequence[Row[Any]]:
+        """The rows of one Core statement, without an ORM session.
+
+        Inside a transaction it runs there (and sees that transaction's writes).
+        Otherwise a `short` read on a SQLite file runs on the event loop (see
+        `cloudtaskhub.db.loop_reader`: a statement over its time budget, or one
+        that finds the file locked, is rerun off the loop); everything else runs on
+        a pooled connection of the module's engine in a read-only transaction.
+        Pass `short=False` for a statement whose cost the caller cannot bound (a
+        scan), so it never starts on the loop. `parameters` fill the statement's
+        `bindparam`s: a hot statement built once and kept skips SQLAlchemy's
+        per-call construction (most of the cost of a short read).
+        """
+        active = self._active.get()
+        if active is not None:
+            return (await active.session.execute(statement, parameters)).all()
+        if short and self.loop_reader is not None:
+            try:
+                return self.loop_reader.rows(statement, parameters)
+            except NotOnTheLoop:
+                pass
+        engine: AsyncEngine = self.sessionmaker.kw["bind"]
+        # One statement needs no transaction of its own: on PostgreSQL autocommit saves
+        # the BEGIN and COMMIT round trips; on SQLite the read-only BEGIN is DEFERRED.
+        options = (
+            {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {READ_ONLY: True}
+        )
+        async with engine.connect() as connection:
+            await connection.execution_options(**options)
+            return (await connection.execute(statement, parameters)).all()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

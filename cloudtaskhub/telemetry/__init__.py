@@ -2,8 +2,9 @@
 
 - `configure_tracing(settings, service_name)`: the process's tracer provider and
   OTLP exporter (`OTEL_*` variables); idempotent, several apps may call it.
-- `server_telemetry()`, `name_server_span`: HTTP server spans named by route
-  template, `cloudtaskhub_http_*` metrics, one access log line per request.
+- `RequestEdge(app)`: the one middleware of the request path — request id,
+  security headers, `cloudtaskhub_http_*` metrics by route template, one access
+  log line per request, and HTTP server spans only while spans are exported.
 - `instrument_engines(engines)`: a span per SQL statement.
 - `current_traceparent()`, `mark_hop(name, traceparent)`: keep a trace going across
   a stored hop (the notification pushed on a live stream belongs to the request
@@ -18,7 +19,7 @@ on either bus and across processes.
 
 from cloudtaskhub.telemetry._database import instrument_engines
 from cloudtaskhub.telemetry._hops import current_traceparent, mark_hop
-from cloudtaskhub.telemetry._http import UNMATCHED_ROUTE, name_server_span, server_telemetry
+from cloudtaskhub.telemetry._http import SECURITY_HEADERS, UNMATCHED_ROUTE, RequestEdge
 from cloudtaskhub.telemetry._tracing import (
     configure_tracing,
     flush_traces,
@@ -26,13 +27,13 @@ from cloudtaskhub.telemetry._tracing import (
 )
 
 __all__ = [
+    "SECURITY_HEADERS",
     "UNMATCHED_ROUTE",
+    "RequestEdge",
     "configure_tracing",
     "current_traceparent",
     "flush_traces",
     "instrument_engines",
     "mark_hop",
-    "name_server_span",
-    "server_telemetry",
     "service_name_for",
 ]

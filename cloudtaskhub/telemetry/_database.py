@@ -17,7 +17,7 @@ __all__ = ["instrument_engines"]
 _instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def instrument_engines(engines: Iterable[AsyncEngine]) -> None:
+def instrument_engines(engines: Iterable[AsyncEngine | Engine]) -> None:
     """Trace every statement the engines run, as children of the current span.
 
     `SQLAlchemyInstrumentor().instrument()` works once per process, and this process
@@ -25,7 +25,7 @@ def instrument_engines(engines: Iterable[AsyncEngine]) -> None:
     Statements outside any operation (relay polling) are dropped by the sampler.
     """
     for engine in engines:
-        sync_engine = engine.sync_engine
+        sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
         if sync_engine in _instrumented:
             continue
         EngineTracer(  # type: ignore[no-untyped-call]

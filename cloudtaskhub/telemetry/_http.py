@@ -1,131 +1,250 @@
-"""HTTP server spans, request metrics and access log lines.
+"""Request metrics, access log lines, request ids, security headers and — only when
+spans are exported — HTTP server spans: one pure-ASGI middleware, `RequestEdge`.
 
-Litestar's OpenTelemetry plugin wraps the whole app (outside routing), so its
-server span and our metrics also cover requests no route matched. Labels use the
-route template (`/api/v1/tasks/{task_id}`), never the raw path; routing fills
+It wraps the whole Litestar app (outside routing), so it also sees requests no
+route matched (labelled `<unmatched>`) and CORS preflights. Labels use the route
+template (`/api/v1/tasks/{task_id}`), never the raw path; routing fills
 `scope["path_template"]` in the same scope dict, so it is read after the call.
 Probes and scrapes (`/metrics`, `/health/*`) are neither traced, counted nor logged.
+
+Tracing costs only when it is used. With an OTLP endpoint configured, requests go
+through OpenTelemetry's ASGI middleware (a server span per request, named by route
+once routing is done). Without one, no span is recorded anywhere; the edge only
+puts a non-recording span with fresh ids (or the caller's trace id from an incoming
+`traceparent`) in the context — a few microseconds — so log lines still carry a
+`trace_id`/`span_id` and the events a request records still carry its trace
+context, as they did when the SDK made (and dropped) a span per request.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
+import uuid
 from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.middleware.base import DefineMiddleware
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryInstrumentationMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from opentelemetry import trace
+from litestar.types import ASGIApp, Message, Receive, Send
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from cloudtaskhub.context import correlation_id
 from cloudtaskhub.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS, HTTP_REQUESTS_IN_PROGRESS
+from cloudtaskhub.telemetry._tracing import exporting, providing
 
-__all__ = ["UNMATCHED_ROUTE", "name_server_span", "server_telemetry"]
+__all__ = ["SECURITY_HEADERS", "UNMATCHED_ROUTE", "RequestEdge"]
+
+#: An ASGI scope as this module reads it (HTTP only; Litestar's TypedDicts split HTTP
+#: and WebSocket scopes, and OpenTelemetry's middleware takes plain mappings).
+Scope = Any
 
 access_log = logging.getLogger("cloudtaskhub.http.access")
 
 #: Route label of requests no route serves (scanners, typos): one series, not one per path.
 UNMATCHED_ROUTE = "<unmatched>"
-#: Paths excluded from spans, metrics and the access log.
-UNOBSERVED = ["^/metrics$", "^/health/"]
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+#: Added to every response that does not set them itself.
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "content-security-policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "cache-control": "no-store",
+}
+_SECURITY = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+
+def _unobserved(path: str) -> bool:
+    return path == "/metrics" or path.startswith("/health/")
+
+
+class _Series:
+    """Labelled metric children, looked up once per label set (prometheus_client's
+    `labels()` takes a lock and builds a key on every call)."""
+
+    def __init__(self) -> None:
+        self._in_progress: dict[str, Any] = {}
+        self._requests: dict[tuple[str, str, str], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
+
+    def in_progress(self, method: str) -> Any:
+        child = self._in_progress.get(method)
+        if child is None:
+            child = self._in_progress[method] = HTTP_REQUESTS_IN_PROGRESS.labels(method)
+        return child
+
+    def answered(self, method: str, route: str, status: str, seconds: float) -> None:
+        key = (method, route, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = HTTP_REQUESTS.labels(method, route, status)
+        counter.inc()
+        histogram = self._durations.get((method, route))
+        if histogram is None:
+            histogram = self._durations[(method, route)] = HTTP_REQUEST_DURATION.labels(method, route)
+        histogram.observe(seconds)
+
+
+#: Shared by every app of the process, as the metric families are.
+_series = _Series()
 
 
 def _span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """The span starts before routing: named by method; `name_server_span` adds the route."""
+    """The span starts before routing: named by method; `_SpanNamer` adds the route."""
     return str(scope.get("method", "HTTP")), {}
 
 
-class InstrumentedMiddleware(OpenTelemetryInstrumentationMiddleware):
-    """The plugin's server span, plus request metrics and one access log line."""
+class _SpanNamer:
+    """Inside the server span: name it `METHOD /route/{template}` once routing is done."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await super().__call__(scope, receive, send)
-            return
-        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        started = time.perf_counter()
-        answered: dict[str, Any] = {"status": 500, "seconds": None}
-
-        async def observing_send(message: Message) -> None:
+        async def naming_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                answered["status"] = message["status"]
-                answered["seconds"] = time.perf_counter() - started
-                answered["request_id"] = _header(message, b"x-request-id")
-                span = trace.get_current_span().get_span_context()
-                if span.is_valid:
-                    answered["trace_id"] = format(span.trace_id, "032x")
-                    answered["span_id"] = format(span.span_id, "016x")
+                route = scope.get("path_template")
+                span = trace.get_current_span()
+                if route and span.is_recording():
+                    span.update_name(f"{scope.get('method', scope['type'])} {route}")
+                    span.set_attribute("http.route", route)
             await send(message)
 
-        in_progress = HTTP_REQUESTS_IN_PROGRESS.labels(method)
+        await self.app(scope, receive, naming_send)
+
+
+def _untraced_context(traceparent: bytes | None) -> object:
+    """Attach a non-recording span: ids for logs and events, nothing recorded or sent."""
+    trace_id = 0
+    trace_state = None
+    if traceparent is not None:
+        parent = trace.get_current_span(
+            propagate.extract({"traceparent": traceparent.decode("latin-1")})
+        ).get_span_context()
+        if parent.is_valid:
+            trace_id, trace_state = parent.trace_id, parent.trace_state
+    span = NonRecordingSpan(
+        SpanContext(
+            trace_id=trace_id or random.getrandbits(128),
+            span_id=random.getrandbits(64),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.DEFAULT),  # not sampled: nothing is exported
+            trace_state=trace_state,
+        )
+    )
+    return otel_context.attach(trace.set_span_in_context(span))
+
+
+class RequestEdge:
+    """The one middleware of the request path (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app: Any = app
+        self.traced_app: Any = OpenTelemetryMiddleware(
+            _SpanNamer(app), default_span_details=_span_details, exclude_spans=["receive", "send"]
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        traceparent: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif name == b"traceparent":
+                traceparent = value
+        if not 0 < len(request_id) <= 100:
+            request_id = uuid.uuid4().hex
+        request_id_header = (b"x-request-id", request_id.encode("latin-1"))
+        token = correlation_id.set(request_id)
+        observed = not _unobserved(scope["path"])
+        logging_access = observed and access_log.isEnabledFor(logging.INFO)
+        answered: dict[str, Any] = {}
+
+        async def edge_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or ())
+                present = {bytes(name).lower() for name, _ in headers}
+                headers.append(request_id_header)
+                headers.extend(header for header in _SECURITY if header[0] not in present)
+                message["headers"] = headers
+                answered["status"] = message["status"]
+                answered["seconds"] = time.perf_counter() - started
+                if logging_access:
+                    span = trace.get_current_span().get_span_context()
+                    if span.is_valid:
+                        answered["trace_id"] = format(span.trace_id, "032x")
+                        answered["span_id"] = format(span.span_id, "016x")
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            if not observed:
+                await self.app(scope, receive, edge_send)
+                return
+            if exporting():
+                await self._observe(self.traced_app, scope, receive, edge_send, answered, started)
+                return
+            attached = _untraced_context(traceparent) if providing() else None
+            try:
+                await self._observe(self.app, scope, receive, edge_send, answered, started)
+            finally:
+                if attached is not None:
+                    otel_context.detach(attached)  # type: ignore[arg-type]
+        finally:
+            correlation_id.reset(token)
+            if logging_access:
+                self._log(scope, answered, request_id)
+
+    async def _observe(
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        answered: dict[str, Any],
+        started: float,
+    ) -> None:
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        in_progress = _series.in_progress(method)
         in_progress.inc()
         try:
-            await super().__call__(scope, receive, observing_send)
+            await app(scope, receive, send)
         finally:
             in_progress.dec()
-            route = scope.get("path_template") or UNMATCHED_ROUTE
-            status = str(answered["status"])
-            seconds = answered["seconds"]
+            seconds = answered.get("seconds")
             if seconds is None:  # no response started: the client went away, or a crash
-                seconds = time.perf_counter() - started
-            HTTP_REQUESTS.labels(method, route, status).inc()
-            HTTP_REQUEST_DURATION.labels(method, route).observe(seconds)
-            access_log.info(
-                "%s %s %s %.1fms",
-                method,
-                route,
-                status,
-                seconds * 1000,
-                extra={
-                    "fields": {
-                        "http.method": method,
-                        "http.route": route,
-                        "http.status": int(status),
-                        "duration_ms": round(seconds * 1000, 2),
-                    },
-                    "trace_id": answered.get("trace_id"),
-                    "span_id": answered.get("span_id"),
-                    "request_id": answered.get("request_id"),
+                seconds = answered["seconds"] = time.perf_counter() - started
+            route = scope.get("path_template") or UNMATCHED_ROUTE
+            _series.answered(method, route, str(answered.get("status", 500)), seconds)
+
+    @staticmethod
+    def _log(scope: Scope, answered: dict[str, Any], request_id: str) -> None:
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        route = scope.get("path_template") or UNMATCHED_ROUTE
+        status = int(answered.get("status", 500))
+        seconds = float(answered.get("seconds") or 0.0)
+        access_log.info(
+            "%s %s %s %.1fms",
+            method,
+            route,
+            status,
+            seconds * 1000,
+            extra={
+                "fields": {
+                    "http.method": method,
+                    "http.route": route,
+                    "http.status": status,
+                    "duration_ms": round(seconds * 1000, 2),
                 },
-            )
-
-
-def _header(message: Message, name: bytes) -> str | None:
-    headers: Any = message.get("headers", ())
-    for key, value in headers:
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def server_telemetry() -> DefineMiddleware:
-    """The OpenTelemetry plugin's middleware, with our metrics; list it in `middleware=`.
-
-    Litestar lifts it out of the route stack into an `OpenTelemetryPlugin` that wraps
-    the whole app, so it sees every request, routed or not.
-    """
-    return OpenTelemetryConfig(
-        middleware_class=InstrumentedMiddleware,
-        scope_span_details_extractor=_span_details,
-        exclude=UNOBSERVED,
-        exclude_spans=["receive", "send"],
-    ).middleware
-
-
-def name_server_span(app: ASGIApp) -> ASGIApp:
-    """Route-level middleware: name the server span `METHOD /route/{template}`.
-
-    It runs after routing, inside the server span the plugin made current.
-    """
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        route = scope.get("path_template")
-        span = trace.get_current_span()
-        if route and span.is_recording():
-            span.update_name(f"{scope.get('method', scope['type'])} {route}")
-            span.set_attribute("http.route", route)
-        await app(scope, receive, send)
-
-    return middleware
+                "trace_id": answered.get("trace_id"),
+                "span_id": answered.get("span_id"),
+                "request_id": request_id,
+            },
+        )

@@ -43,7 +43,7 @@ from opentelemetry.util.types import Attributes
 
 from cloudtaskhub.settings import Settings
 
-__all__ = ["configure_tracing", "flush_traces", "service_name_for"]
+__all__ = ["configure_tracing", "exporting", "flush_traces", "providing", "service_name_for"]
 
 log = logging.getLogger("cloudtaskhub.telemetry")
 
@@ -208,6 +208,17 @@ def configure_tracing(settings: Settings, service_name: str) -> None:
         # Its last batch may wait on a slow collector: never on the caller's thread.
         threading.Thread(target=old.shutdown, name="otel-old-exporter", daemon=True).start()
     log.debug("tracing as %s, exporting to %s", service_name, endpoint or "nowhere")
+
+
+def providing() -> bool:
+    """True once this process installed its tracer provider (not with `OTEL_SDK_DISABLED`)."""
+    return _switch is not None
+
+
+def exporting() -> bool:
+    """True while spans have somewhere to go (an OTLP endpoint is configured)."""
+    switch = _switch
+    return switch is not None and bool(switch.endpoint)
 
 
 def flush_traces(timeout_seconds: float = 10.0) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
@@ -230,32 +232,46 @@ class DashboardService:
     async def dashboard(self, user_id: UUID) -> Dashboard:
         """The caller's composed view: their projects, open tasks assigned to them,
         unread notifications and plan."""
-        async with self._uow.read() as session:
-            projects = (
-                await session.execute(
-                    select(ProjectModel.project_id, ProjectModel.name)
-                    .join(MembershipModel, MembershipModel.project_id == ProjectModel.project_id)
-                    .where(MembershipModel.user_id == user_id, ProjectModel.deleted.is_(False))
-                    .order_by(ProjectModel.name, ProjectModel.project_id)
-                )
-            ).all()
-            open_tasks = await session.scalar(
-                select(func.count()).where(
-                    TaskModel.assignee_id == user_id, TaskModel.status != DONE, TaskModel.deleted.is_(False)
-                )
-            )
-            unread = await session.scalar(
-                select(func.count()).where(
-                    NotificationModel.user_id == user_id, NotificationModel.read.is_(False)
-                )
-            )
-            plan = await session.get(UserPlanModel, user_id)
+        rows = await self._uow.rows(_dashboard_statement(), {"user_id": user_id})
+        first = rows[0]
         return Dashboard(
-            projects=[ProjectRef(id=p.project_id, name=p.name) for p in projects],
-            open_tasks_assigned=int(open_tasks or 0),
-            unread_notifications=int(unread or 0),
-            plan=plan.plan if plan is not None else DEFAULT_PLAN,
+            projects=[
+                ProjectRef(id=row.project_id, name=row.name) for row in rows if row.project_id is not None
+            ],
+            open_tasks_assigned=int(first.open_tasks or 0),
+            unread_notifications=int(first.unread or 0),
+            plan=first.plan if first.plan is not None else DEFAULT_PLAN,
         )
+
+
+@functools.cache
+def _dashboard_statement() -> Select[Any]:
+    """One statement, built once: a row per project of the user (one row with no project
+    when there is none), the three figures riding along as uncorrelated scalar subqueries."""
+    user_id = bindparam("user_id", type_=MembershipModel.user_id.type)
+    open_tasks = select(func.count()).where(
+        TaskModel.assignee_id == user_id, TaskModel.status != DONE, TaskModel.deleted.is_(False)
+    )
+    unread = select(func.count()).where(
+        NotificationModel.user_id == user_id, NotificationModel.read.is_(False)
+    )
+    plan = select(UserPlanModel.plan).where(UserPlanModel.user_id == user_id)
+    head = select(
+        open_tasks.scalar_subquery().label("open_tasks"),
+        unread.scalar_subquery().label("unread"),
+        plan.scalar_subquery().label("plan"),
+    ).subquery("head")
+    projects = (
+        select(ProjectModel.project_id, ProjectModel.name)
+        .join(MembershipModel, MembershipModel.project_id == ProjectModel.project_id)
+        .where(MembershipModel.user_id == user_id, ProjectModel.deleted.is_(False))
+        .subquery("projects")
+    )
+    return (
+        select(head.c.open_tasks, head.c.unread, head.c.plan, projects.c.project_id, projects.c.name)
+        .select_from(head.outerjoin(projects, true()))
+        .order_by(projects.c.name, projects.c.project_id)
+    )
 
 
 async def _join(session: AsyncSession, project_id: UUID, user_id: UUID) -> None:

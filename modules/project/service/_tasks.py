@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from msgspec import UNSET, UnsetType
-from sqlalchemy import delete, exists, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, delete, exists, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,7 +28,7 @@ from modules.project.contracts import (
     TaskStatusChanged,
     TaskUnassigned,
 )
-from modules.project.errors import AssigneeNotMember, StaleTask, TaskNotFound
+from modules.project.errors import AssigneeNotMember, ProjectNotFound, StaleTask, TaskNotFound
 from modules.project.models import MemberModel, ProjectModel, TaskLabelModel, TaskModel
 from modules.project.service._access import load_membership
 from modules.project.service._keyset import Ordering, decode_position, moment
@@ -149,6 +153,70 @@ def _view(task: TaskModel, labels: list[str]) -> TaskView:
     )
 
 
+#: The columns of a task row, in `TaskView` order but for the labels (see `_task_columns`).
+_TASK_COLUMNS = (
+    TaskModel.id,
+    TaskModel.project_id,
+    TaskModel.title,
+    TaskModel.description,
+    TaskModel.status,
+    TaskModel.priority,
+    TaskModel.assignee_id,
+    TaskModel.due_date,
+    TaskModel.creator_id,
+    TaskModel.created_at,
+    TaskModel.updated_at,
+    TaskModel.version,
+)
+_LABEL_PAIRS = msgspec.json.Decoder(list[tuple[int, str]])
+
+
+def _labels_column(dialect: str) -> ColumnElement[Any]:
+    """A task's labels in client order, aggregated in the same statement as the task.
+
+    PostgreSQL: `array_agg(label ORDER BY position)`, a list straight from asyncpg.
+    SQLite (3.40 has no ORDER BY inside an aggregate): `json_group_array` of
+    `[position, label]` pairs, put in order by `_labels_of_row`.
+    """
+    if dialect == "postgresql":
+        aggregated = func.array_agg(aggregate_order_by(TaskLabelModel.label, TaskLabelModel.position))
+    else:
+        aggregated = func.json_group_array(func.json_array(TaskLabelModel.position, TaskLabelModel.label))
+    return (
+        select(aggregated)
+        .where(TaskLabelModel.task_id == TaskModel.id)
+        .correlate(TaskModel)
+        .scalar_subquery()
+        .label("labels")
+    )
+
+
+def _labels_of_row(value: Any) -> list[str]:
+    if value is None:  # array_agg of no rows
+        return []
+    if isinstance(value, str):
+        return [label for _, label in sorted(_LABEL_PAIRS.decode(value))]
+    return list(value)
+
+
+def _row_view(row: Row[Any]) -> TaskView:
+    return TaskView(
+        id=row[0],
+        project_id=row[1],
+        title=row[2],
+        description=row[3],
+        status=row[4],
+        priority=row[5],
+        assignee_id=row[6],
+        due_date=row[7],
+        labels=_labels_of_row(row[12]),
+        creator_id=row[8],
+        created_at=row[9],
+        updated_at=row[10],
+        version=row[11],
+    )
+
+
 async def _labels_of(session: AsyncSession, task_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
     labels: dict[UUID, list[str]] = {task_id: [] for task_id in task_ids}
     if task_ids:
@@ -244,11 +312,14 @@ class TaskService:
             return _view(task, labels)
 
     async def get_task(self, caller: UUID, task_id: UUID) -> TaskView:
-        """Raises TaskNotFound, also when the caller is no member of the task's project."""
-        async with self._uow.read() as session:
-            task = await _load_task(session, task_id, caller)
-            labels = await _labels_of(session, [task.id])
-            return _view(task, labels[task.id])
+        """Raises TaskNotFound, also when the caller is no member of the task's project.
+
+        One statement: the task, joined to the caller's membership, with its labels.
+        """
+        rows = await self._uow.rows(_get_statement(self._uow.dialect), {"task_id": task_id, "caller": caller})
+        if not rows:
+            raise TaskNotFound()
+        return _row_view(rows[0])
 
     async def update_task(
         self, caller: UUID, task_id: UUID, changes: TaskChanges, *, expected_version: int | None = None
@@ -366,34 +437,100 @@ class TaskService:
     async def list_tasks(
         self, caller: UUID, project_id: UUID, where: TaskFilter, limit: int, position: list[Any] | None
     ) -> PageOf[TaskView]:
-        """One page of a project's tasks, filtered and sorted; raises ProjectNotFound, UnknownCursor."""
+        """One page of a project's tasks, filtered and sorted; raises ProjectNotFound, UnknownCursor.
+
+        One statement: the page with its labels, only if the caller is a member.
+        """
         ordering, encode_key, decode_key = _ORDERINGS[where.sort]
         after = decode_position(position, ordering.name, decode_key)
-        query = select(TaskModel).where(TaskModel.project_id == project_id)
-        if where.status is not None:
-            query = query.where(TaskModel.status == where.status)
-        if where.priority is not None:
-            query = query.where(TaskModel.priority == where.priority)
-        if where.assignee_id is not None:
-            query = query.where(TaskModel.assignee_id == where.assignee_id)
-        if where.label is not None:
-            query = query.where(
-                exists().where(TaskLabelModel.task_id == TaskModel.id, TaskLabelModel.label == where.label)
-            )
-        if where.q:
-            query = query.where(TaskModel.title.ilike(_contains(where.q), escape="\\"))
+        parameters: dict[str, Any] = {
+            "project_id": project_id,
+            "caller": caller,
+            "limit": limit + 1,
+            "status": where.status,
+            "priority": where.priority,
+            "assignee_id": where.assignee_id,
+            "label": where.label,
+            "q": _contains(where.q) if where.q else None,
+        }
         if after is not None:
-            query = query.where(ordering.after(*after))
-        query = query.order_by(*ordering.order_by()).limit(limit + 1)
-        async with self._uow.read() as session:
-            await load_membership(session, project_id, caller)
-            tasks = list((await session.scalars(query)).all())
-            labels = await _labels_of(session, [t.id for t in tasks[:limit]])
-        items = [_view(task, labels[task.id]) for task in tasks[:limit]]
+            parameters["after_key"], parameters["after_id"] = after
+        statement = _list_statement(
+            self._uow.dialect,
+            where.sort,
+            where.status is not None,
+            where.priority is not None,
+            where.assignee_id is not None,
+            where.label is not None,
+            bool(where.q),
+            None if after is None else after[0] is None,
+        )
+        # A title search scans the project's tasks: its cost is not bounded by the page.
+        rows = await self._uow.rows(statement, parameters, short=not where.q)
+        # No row: no task, or no member. Only then is the membership asked on its own.
+        if not rows and not await self._uow.rows(_MEMBERSHIP, {"project_id": project_id, "caller": caller}):
+            raise ProjectNotFound()
+        items = [_row_view(row) for row in rows[:limit]]
         cursor = None
-        if len(tasks) > limit:
+        if len(rows) > limit:
             cursor = [ordering.name, encode_key(items[-1]), str(items[-1].id)]
         return PageOf(items, cursor)
+
+
+_MEMBERSHIP = select(MemberModel.role).where(
+    MemberModel.project_id == bindparam("project_id"), MemberModel.user_id == bindparam("caller")
+)
+
+
+@functools.cache
+def _get_statement(dialect: str) -> Select[Any]:
+    """One task with its labels, joined to the caller's membership (built once per dialect)."""
+    return (
+        select(*_TASK_COLUMNS, _labels_column(dialect))
+        .join(MemberModel, MemberModel.project_id == TaskModel.project_id)
+        .where(TaskModel.id == bindparam("task_id"), MemberModel.user_id == bindparam("caller"))
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _list_statement(
+    dialect: str,
+    sort: str,
+    status: bool,
+    priority: bool,
+    assignee: bool,
+    label: bool,
+    q: bool,
+    after_null_key: bool | None,
+) -> Select[Any]:
+    """The page statement for one shape of request, built once; values are bound per call.
+
+    `after_null_key`: None on a first page, else whether the cursor's sort key is NULL
+    (a NULL due date continues differently).
+    """
+    ordering = _ORDERINGS[sort][0]
+    query = select(*_TASK_COLUMNS, _labels_column(dialect)).where(
+        TaskModel.project_id == bindparam("project_id"),
+        exists().where(
+            MemberModel.project_id == bindparam("project_id"), MemberModel.user_id == bindparam("caller")
+        ),
+    )
+    if status:
+        query = query.where(TaskModel.status == bindparam("status"))
+    if priority:
+        query = query.where(TaskModel.priority == bindparam("priority"))
+    if assignee:
+        query = query.where(TaskModel.assignee_id == bindparam("assignee_id"))
+    if label:
+        query = query.where(
+            exists().where(TaskLabelModel.task_id == TaskModel.id, TaskLabelModel.label == bindparam("label"))
+        )
+    if q:
+        query = query.where(TaskModel.title.ilike(bindparam("q"), escape="\\"))
+    if after_null_key is not None:
+        key = None if after_null_key else bindparam("after_key", type_=ordering.key.type)
+        query = query.where(ordering.after(key, bindparam("after_id", type_=TaskModel.id.type)))
+    return query.order_by(*ordering.order_by()).limit(bindparam("limit", type_=Integer))
 
 
 def provide_task_service(module: ModuleRuntime) -> TaskService:
