@@ -63,6 +63,7 @@ async def test_duplicate_delivery_changes_nothing(harness):  # type: ignore[no-u
 
 
 async def test_failing_handler_is_retried_then_succeeds(harness):  # type: ignore[no-untyped-def]
+    harness.expect_handler_failure(UserRegistered, consumer="probe")
     failures.remaining = 2
 
     await harness.post("/api/v1/auth/register", json=REGISTRATION)
@@ -74,6 +75,7 @@ async def test_failing_handler_is_retried_then_succeeds(harness):  # type: ignor
 async def test_handler_failing_n_times_is_dead_lettered_then_replayable(
     harness, database_url, tmp_path, monkeypatch
 ):  # type: ignore[no-untyped-def]
+    harness.expect_dead_letter(UserRegistered, consumer="probe")
     failures.remaining = 10_000
 
     await harness.post("/api/v1/auth/register", json=REGISTRATION)

@@ -9,6 +9,7 @@ import pytest
 
 from cloudtaskhub.testing import ModuleHarness
 from modules.auth import module as auth
+from modules.auth.contracts import UserRegistered
 from tests.kernel.probe import failures, probe, seen_emails
 
 REGISTRATION = {"email": "ada@example.com", "password": "correct horse battery", "display_name": "Ada"}
@@ -35,6 +36,7 @@ def admin(harness):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def dead_letter(harness):  # type: ignore[no-untyped-def]
+    harness.expect_dead_letter(UserRegistered, consumer="probe")
     failures.remaining = 10_000
     await harness.post("/api/v1/auth/register", json=REGISTRATION)
     failures.remaining = 0

@@ -33,7 +33,8 @@ async def harness(database_url, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def failing_probe() -> Iterator[None]:
+def failing_probe(harness: ModuleHarness) -> Iterator[None]:
+    harness.expect_dead_letter(UserRegistered, consumer="probe")
     probe_module.failures.remaining = 2
     yield
     probe_module.failures.remaining = 0
