@@ -102,6 +102,7 @@ async def test_unknown_plan_is_refused_with_422(harness, alice):  # type: ignore
 async def test_stale_if_match_is_refused_with_412(harness, alice):  # type: ignore[no-untyped-def]
     current = await harness.get("/api/v1/billing/subscription", user=alice)
     await harness.put("/api/v1/billing/subscription", json={"plan": "pro"}, user=alice)
+    published = len(harness.bus.published)
 
     response = await harness.put(
         "/api/v1/billing/subscription",
@@ -111,6 +112,11 @@ async def test_stale_if_match_is_refused_with_412(harness, alice):  # type: igno
     )
 
     assert response.status_code == 412
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await harness.get("/api/v1/billing/subscription", user=alice)).json()["plan"] == "pro"
+    invoices = (await harness.get("/api/v1/billing/invoices", user=alice)).json()["items"]
+    assert [invoice["plan"] for invoice in invoices] == ["pro"]
+    assert len(harness.bus.published) == published  # no SubscriptionChanged, no InvoiceIssued
 
 
 async def test_plans_list_prices_in_cents_and_limits(harness):  # type: ignore[no-untyped-def]

@@ -72,12 +72,17 @@ async def test_updating_with_the_current_version_bumps_it(harness, alice, apollo
 async def test_updating_with_a_stale_version_answers_412(harness, alice, apollo):  # type: ignore[no-untyped-def]
     await harness.patch(f"{API}/projects/{apollo['id']}", json={"name": "Artemis"}, user=alice)
 
+    published = len(harness.bus.published)
+
     response = await harness.patch(
         f"{API}/projects/{apollo['id']}", json={"name": "Orion"}, headers={"If-Match": '"1"'}, user=alice
     )
 
     assert response.status_code == 412
-    assert (await harness.get(f"{API}/projects/{apollo['id']}", user=alice)).json()["name"] == "Artemis"
+    assert response.headers["content-type"] == "application/problem+json"
+    current = (await harness.get(f"{API}/projects/{apollo['id']}", user=alice)).json()
+    assert (current["name"], current["version"]) == ("Artemis", 2)
+    assert len(harness.bus.published) == published
 
 
 async def test_description_can_be_cleared_with_null(harness, alice):  # type: ignore[no-untyped-def]
@@ -106,6 +111,13 @@ async def test_deleting_a_project_removes_its_tasks_and_members(harness, alice, 
 async def test_deleting_with_a_stale_version_answers_412(harness, alice, apollo):  # type: ignore[no-untyped-def]
     await harness.patch(f"{API}/projects/{apollo['id']}", json={"name": "Artemis"}, user=alice)
 
+    task = await create_task(harness, alice, apollo)
+    published = len(harness.bus.published)
+
     response = await harness.delete(f"{API}/projects/{apollo['id']}", headers={"If-Match": '"1"'}, user=alice)
 
     assert response.status_code == 412
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await harness.get(f"{API}/projects/{apollo['id']}", user=alice)).json()["name"] == "Artemis"
+    assert (await harness.get(f"{API}/tasks/{task['id']}", user=alice)).status_code == 200
+    assert len(harness.bus.published) == published  # no TaskDeleted, MemberRemoved, ProjectDeleted

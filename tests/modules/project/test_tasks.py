@@ -77,12 +77,20 @@ async def test_changing_a_task_with_a_stale_version_answers_412(harness, alice, 
     task = await create_task(harness, alice, apollo)
     await harness.patch(f"{API}/tasks/{task['id']}", json={"title": "First"}, user=alice)
 
+    published = len(harness.bus.published)
+
     response = await harness.patch(
-        f"{API}/tasks/{task['id']}", json={"title": "Second"}, headers={"If-Match": '"1"'}, user=alice
+        f"{API}/tasks/{task['id']}",
+        json={"title": "Second", "status": "done"},
+        headers={"If-Match": '"1"'},
+        user=alice,
     )
 
     assert response.status_code == 412
-    assert (await harness.get(f"{API}/tasks/{task['id']}", user=alice)).json()["title"] == "First"
+    assert response.headers["content-type"] == "application/problem+json"
+    current = (await harness.get(f"{API}/tasks/{task['id']}", user=alice)).json()
+    assert (current["title"], current["status"], current["version"]) == ("First", "todo", 2)
+    assert len(harness.bus.published) == published  # no TaskStatusChanged
 
 
 async def test_an_empty_change_keeps_the_version(harness, alice, apollo):  # type: ignore[no-untyped-def]
@@ -128,6 +136,11 @@ async def test_deleting_a_task_with_a_stale_version_answers_412(harness, alice, 
     task = await create_task(harness, alice, apollo)
     await harness.patch(f"{API}/tasks/{task['id']}", json={"title": "First"}, user=alice)
 
+    published = len(harness.bus.published)
+
     response = await harness.delete(f"{API}/tasks/{task['id']}", headers={"If-Match": '"1"'}, user=alice)
 
     assert response.status_code == 412
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await harness.get(f"{API}/tasks/{task['id']}", user=alice)).json()["title"] == "First"
+    assert len(harness.bus.published) == published  # no TaskDeleted
