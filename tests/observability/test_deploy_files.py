@@ -75,6 +75,26 @@ def test_alerts_fire_on_the_series_the_app_exports_and_stay_quiet_otherwise() ->
     run(promtool(), "test", "rules", "rules-tests.yml")
 
 
+def test_every_alert_rule_has_a_firing_and_a_quiet_unit_test() -> None:
+    alerts = {
+        str(rule["alert"])
+        for path in sorted((PROMETHEUS / "rules").glob("*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    cases = [
+        case
+        for test in yaml.safe_load((PROMETHEUS / "rules-tests.yml").read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+    ]
+
+    firing = {case["alertname"] for case in cases if case.get("exp_alerts")}
+    quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
+    assert len(alerts) == 9  # the README's count
+    assert (alerts - firing, alerts - quiet) == (set(), set())
+
+
 def test_alert_rules_name_only_exported_metrics() -> None:
     named = set().union(*(metric_names(expr) for expr in rule_expressions()))
 
