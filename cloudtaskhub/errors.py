@@ -34,6 +34,9 @@ class DomainError(Exception):
     #: Last segment of the problem `type` URI.
     problem: ClassVar[str] = "error"
     title: ClassVar[str] = "Error"
+    #: Context fields a client may need as data, not only as prose: they become RFC 9457
+    #: extension members of the problem body (e.g. a quota's `limit`).
+    extensions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **context: Any) -> None:
         self.context = context

@@ -80,8 +80,10 @@ def problem_response(
     title: str | None = None,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": TYPE_BASE + (problem or _TITLES.get(status, "error").lower().replace(" ", "-")),
         "title": title or _TITLES.get(status, "Error"),
         "status": status,
@@ -111,6 +113,7 @@ def _domain(request: Request[Any, Any, Any], error: DomainError) -> Response[dic
         title=error.title,
         errors=errors,
         headers=headers or None,
+        extensions={name: error.context[name] for name in error.extensions} or None,
     )
 
 

@@ -2,9 +2,10 @@
 
 Purpose: users create projects (within their plan's project limit), invite
 registered users by email as `member` or `admin` (within the owner's plan's
-members-per-project limit), and create, assign, track, filter and page through
-tasks. Non-members see nothing of a project (404); members read and write its
-tasks; the owner and admins manage members; only the owner deletes it.
+members-per-project limit), and create (within the owner's plan's tasks per
+billing period), assign, track, filter and page through tasks. Non-members see
+nothing of a project (404); members read and write its tasks; the owner and
+admins manage members; only the owner deletes it.
 Projects and tasks are versioned (`ETag` / `If-Match`, 412 when stale).
 
 Publishes: `project.project_created`, `project.project_deleted`,
@@ -14,7 +15,8 @@ Publishes: `project.project_created`, `project.project_deleted`,
 `task_deleted` per task and `member_removed` per member before `project_deleted`.
 
 Consumes: `auth.user_registered` (the user directory, for adding members by
-email) and `billing.subscription_changed` (each user's plan limits). Both are
+email) and `billing.subscription_changed` (each user's plan limits and billing
+period, which restarts the count of tasks created in their projects). Both are
 local read models, so they are eventually consistent: a just-registered user
 or a just-upgraded plan is seen once its event has been handled.
 

@@ -16,6 +16,7 @@ __all__ = [
     "ProjectNotFound",
     "StaleProject",
     "StaleTask",
+    "TaskLimitReached",
     "TaskNotFound",
     "UnknownCursor",
     "UnregisteredEmail",
@@ -58,10 +59,20 @@ class OwnerCannotBeRemoved(Forbidden):
 
 class ProjectLimitReached(QuotaExceeded):
     template = "project limit reached: the {plan} plan allows {limit} projects; upgrade to create more"
+    extensions = ("limit", "plan")
 
 
 class MemberLimitReached(QuotaExceeded):
     template = "member limit reached: the owner's {plan} plan allows {limit} members per project"
+    extensions = ("limit", "plan")
+
+
+class TaskLimitReached(QuotaExceeded):
+    template = (
+        "task limit reached: the {plan} plan allows {limit} new tasks per billing period "
+        "(this one ends {ends}); upgrade to create more now"
+    )
+    extensions = ("limit", "plan", "period_end")
 
 
 class StaleProject(PreconditionFailed):

@@ -18,8 +18,8 @@ async def update_quotas_when_subscription_changed(event: SubscriptionChanged, ct
     await provide_directory_service(ctx.module).record_plan_limits(
         event.user_id,
         event.plan,
-        event.limits.projects,
-        event.limits.members_per_project,
+        event.limits,
+        event.period_end,
         ctx.envelope.time,
     )
 

@@ -115,7 +115,12 @@ class DirectoryUserModel(ProjectBase):
 
 
 class PlanLimitsModel(ProjectBase):
-    """A user's plan limits, from `billing.subscription_changed`. No row means the free plan."""
+    """A user's plan limits, from `billing.subscription_changed`, and the tasks created in
+    projects they own during billing's current period (the monthly task quota).
+
+    No row means the free plan and no task yet. A row whose `updated_at` is the epoch was
+    written by a task creation before billing's first event: free limits, period unknown.
+    """
 
     __tablename__ = "project_plan_limits"
 
@@ -124,4 +129,11 @@ class PlanLimitsModel(ProjectBase):
     #: Negative means unlimited.
     projects: Mapped[int]
     members_per_project: Mapped[int]
+    #: Negative means unlimited.
+    tasks_per_month: Mapped[int]
+    #: End of billing's current period (exclusive), as billing last said; None until it has.
+    period_end: Mapped[datetime | None]
+    #: Tasks created in the owner's projects since the period ending `period_end` began;
+    #: deleting a task does not lower it. Restarts at 0 when billing announces a later period.
+    tasks_created: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]

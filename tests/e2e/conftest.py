@@ -26,6 +26,7 @@ from entrypoints.split import (
     wait_ready,
     wait_until,
 )
+from tests.e2e.operator import all_in_one_directory, all_in_one_environment
 
 #: Heartbeats every second, so the status page settles quickly.
 FAST = {
@@ -48,12 +49,7 @@ def _all_in_one(run_dir: Path, env: dict[str, str]) -> Iterator[str]:
     server = start_server(
         "all",
         port,
-        {
-            "CTH_DATA_DIR": str(run_dir),
-            "CTH_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'cloudtaskhub.db'}",
-            **FAST,
-            **env,
-        },
+        {**all_in_one_environment(run_dir), **FAST, **env},
         run_dir / "logs",
         name="all-in-one",
     )
@@ -74,14 +70,14 @@ def _all_in_one(run_dir: Path, env: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture
 def all_in_one_memory(tmp_path: Path) -> Iterator[str]:
-    yield from _all_in_one(tmp_path / "all-in-one", {"CTH_BUS": "memory"})
+    yield from _all_in_one(all_in_one_directory(tmp_path), {"CTH_BUS": "memory"})
 
 
 @pytest.fixture
 def all_in_one_kafka(tmp_path: Path) -> Iterator[str]:
     broker, bootstrap = start_broker(tmp_path / "logs")
     try:
-        yield from _all_in_one(tmp_path / "all-in-one", kafka_environment(bootstrap))
+        yield from _all_in_one(all_in_one_directory(tmp_path), kafka_environment(bootstrap))
     finally:
         broker.stop()
 

@@ -143,6 +143,9 @@ class User:
 class Scenario:
     base_url: str
     shape: Shape
+    #: Billing's period close, run by the operator with a moment (`2026-12-01T00:00:00`):
+    #: the only way the scenario moves billing's clock.
+    close_billing_period: Callable[[str], None]
     http: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -150,6 +153,7 @@ class Scenario:
         run = uuid.uuid4().hex[:8]
         self.alice = User(f"alice-{run}@example.com", "Alice")
         self.bob = User(f"bob-{run}@example.com", "Bob")
+        self.carol = User(f"carol-{run}@example.com", "Carol")
 
     def get(self, path: str, user: User, **options: Any) -> httpx.Response:
         return self.http.get(path, headers=user.headers, **options)
@@ -170,6 +174,7 @@ class Scenario:
             self.the_free_plan_limits_projects_until_upgraded()
             self.analytics_count_the_task(project)
             self.bobs_dashboard_composes_it_all()
+            self.the_free_plan_limits_tasks_per_period()
         finally:
             self.http.close()
 
@@ -226,7 +231,7 @@ class Scenario:
         eventually(settled, "every module's heartbeat in /api/v1/status", timeout=60)
 
     def people_register_and_log_in(self) -> None:
-        for user in (self.alice, self.bob):
+        for user in (self.alice, self.bob, self.carol):
             body = {"email": user.email, "password": PASSWORD, "display_name": user.display_name}
             created = self.http.post("/api/v1/auth/register", json=body)
             assert created.status_code == 201, created.text
@@ -366,3 +371,55 @@ class Scenario:
         board = eventually(composed, "Bob's dashboard to show the task and the notification")
 
         assert board["plan"] == "free"
+
+    def the_free_plan_limits_tasks_per_period(self) -> None:
+        """Carol's 101st task this period is refused until she upgrades, or until billing
+        closes the period; deleting a task gives nothing back."""
+        subscription = self.get("/api/v1/billing/subscription", self.carol).json()
+        limit = subscription["limits"]["tasks_per_month"]
+        project = self.post("/api/v1/projects", self.carol, {"name": "Busy"}).json()["id"]
+        tasks = f"/api/v1/projects/{project}/tasks"
+        created = [self.post(tasks, self.carol, {"title": f"Task {n}"}) for n in range(limit)]
+        assert {r.status_code for r in created} == {201}, created[-1].text
+        deleted = self.http.delete(f"/api/v1/tasks/{created[0].json()['id']}", headers=self.carol.headers)
+        assert deleted.status_code == 204, deleted.text
+
+        refused = self.post(tasks, self.carol, {"title": "One too many"})
+
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+        problem = refused.json()
+        assert problem["type"].endswith("quota-exceeded")
+        assert (problem["limit"], problem["plan"]) == (limit, "free")
+        assert problem["period_end"] == subscription["current_period_end"]
+        assert len(
+            self.http.get(tasks, params={"limit": 100}, headers=self.carol.headers).json()["items"]
+        ) == (limit - 1)
+
+        self.change_plan(self.carol, "pro")
+        poll(
+            lambda: self.post(tasks, self.carol, {"title": "Upgraded"}),
+            lambda r: r.status_code == 201,
+            "the pro plan's task limit to reach the project module",
+        )
+        self.change_plan(self.carol, "free")
+        poll(
+            lambda: self.post(tasks, self.carol, {"title": "Downgraded"}),
+            lambda r: r.status_code == 403,
+            "the free plan's task limit to apply again",
+        )
+
+        self.close_billing_period(subscription["current_period_end"].removesuffix("Z"))
+
+        renewed = poll(
+            lambda: self.post(tasks, self.carol, {"title": "Next month"}),
+            lambda r: r.status_code == 201,
+            "billing's new period to restart the count in the project module",
+        )
+        after = self.get("/api/v1/billing/subscription", self.carol).json()
+        assert after["current_period_start"] == subscription["current_period_end"]
+        assert renewed.json()["title"] == "Next month"
+
+    def change_plan(self, user: User, plan: str) -> None:
+        changed = self.http.put("/api/v1/billing/subscription", json={"plan": plan}, headers=user.headers)
+        assert changed.status_code == 200, changed.text

@@ -217,6 +217,16 @@ class Team:
             lambda: _created(api.http.post("/api/v1/projects", json={"name": "Load"}, headers=owner.headers)),
             "the project module to know the owner",
         )["id"]
+        # The loads create more tasks than the free plan's 100 a month, so wait until the
+        # project module applies the team plan: the free plan allows 3 projects, a 4th
+        # one is created only once billing's subscription_changed has reached it.
+        for n in range(2, 5):
+            eventually(
+                lambda n=n: _created(  # type: ignore[misc]
+                    api.http.post("/api/v1/projects", json={"name": f"Plan check {n}"}, headers=owner.headers)
+                ),
+                "the project module to apply the team plan",
+            )
         for person in people:
             eventually(
                 lambda person=person: (

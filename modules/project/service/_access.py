@@ -25,12 +25,13 @@ MANAGERS = frozenset({"owner", "admin"})
 class Limits:
     """A user's plan limits as the project module last heard them. Negative = unlimited."""
 
-    __slots__ = ("members_per_project", "plan", "projects")
+    __slots__ = ("members_per_project", "plan", "projects", "tasks_per_month")
 
-    def __init__(self, plan: str, projects: int, members_per_project: int) -> None:
+    def __init__(self, plan: str, projects: int, members_per_project: int, tasks_per_month: int) -> None:
         self.plan = plan
         self.projects = projects
         self.members_per_project = members_per_project
+        self.tasks_per_month = tasks_per_month
 
     @staticmethod
     def allows(limit: int, current: int) -> bool:
@@ -38,7 +39,7 @@ class Limits:
 
 
 #: Until billing tells otherwise, every user is on the free plan.
-FREE_LIMITS = Limits("free", projects=3, members_per_project=5)
+FREE_LIMITS = Limits("free", projects=3, members_per_project=5, tasks_per_month=100)
 
 
 async def load_membership(
@@ -62,4 +63,4 @@ async def limits_of(session: AsyncSession, user_id: UUID) -> Limits:
     row = await session.get(PlanLimitsModel, user_id)
     if row is None:
         return FREE_LIMITS
-    return Limits(row.plan, row.projects, row.members_per_project)
+    return Limits(row.plan, row.projects, row.members_per_project, row.tasks_per_month)

@@ -9,7 +9,9 @@ from sqlalchemy import delete
 
 from cloudtaskhub.db import UnitOfWork
 from cloudtaskhub.runtime import ModuleRuntime
+from modules.billing.contracts import PlanLimits
 from modules.project.models import DirectoryUserModel, PlanLimitsModel
+from modules.project.service._quota import ensure_plan_row
 
 __all__ = ["DirectoryService", "provide_directory_service"]
 
@@ -37,26 +39,38 @@ class DirectoryService:
                 user.email, user.display_name = email, display_name[:100]
 
     async def record_plan_limits(
-        self, user_id: UUID, plan: str, projects: int, members_per_project: int, changed_at: datetime
+        self,
+        user_id: UUID,
+        plan: str,
+        limits: PlanLimits,
+        period_end: datetime,
+        changed_at: datetime,
     ) -> None:
-        """Remember a user's plan limits; an event older than the one applied is ignored."""
+        """Remember a user's plan limits and billing period (idempotent).
+
+        Limits from an event older than the one applied are ignored. A later
+        `period_end` than the one known starts a new period: the task count
+        restarts at 0 (billing renewed the subscription). The first period heard
+        of keeps the count of tasks created before billing's first event.
+        """
         async with self._uow.transaction() as tx:
-            limits = await tx.session.get(PlanLimitsModel, user_id)
-            if limits is None:
-                tx.session.add(
-                    PlanLimitsModel(
-                        user_id=user_id,
-                        plan=plan,
-                        projects=projects,
-                        members_per_project=members_per_project,
-                        updated_at=changed_at,
-                    )
-                )
-            elif limits.updated_at <= changed_at:
-                limits.plan = plan
-                limits.projects = projects
-                limits.members_per_project = members_per_project
-                limits.updated_at = changed_at
+            session = tx.session
+            await ensure_plan_row(session, user_id)
+            # Locked: a task creation for this owner waits, so the count it bumps is
+            # the one of the period this event leaves in place.
+            row = await session.get(PlanLimitsModel, user_id, with_for_update=True, populate_existing=True)
+            assert row is not None  # ensure_plan_row inserted it
+            if row.updated_at <= changed_at:
+                row.plan = plan
+                row.projects = limits.projects
+                row.members_per_project = limits.members_per_project
+                row.tasks_per_month = limits.tasks_per_month
+                row.updated_at = changed_at
+            if row.period_end is None:
+                row.period_end = period_end
+            elif period_end > row.period_end:
+                row.period_end = period_end
+                row.tasks_created = 0
 
 
 def provide_directory_service(module: ModuleRuntime) -> DirectoryService:

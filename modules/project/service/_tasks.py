@@ -32,6 +32,7 @@ from modules.project.errors import AssigneeNotMember, ProjectNotFound, StaleTask
 from modules.project.models import MemberModel, ProjectModel, TaskLabelModel, TaskModel
 from modules.project.service._access import load_membership
 from modules.project.service._keyset import Ordering, decode_position, moment
+from modules.project.service._quota import count_task_creation
 from modules.project.service._views import PageOf, TaskView
 
 __all__ = [
@@ -259,13 +260,15 @@ class TaskService:
         """Create a task in a project the caller belongs to.
 
         Publishes TaskCreated, and TaskAssigned when it starts with an assignee.
-        Raises ProjectNotFound, AssigneeNotMember.
+        Raises ProjectNotFound, AssigneeNotMember, and TaskLimitReached when the
+        project owner's plan allows no more tasks this billing period.
         """
         async with self._uow.transaction() as tx:
             session = tx.session
-            await load_membership(session, project_id, caller)
+            project, _ = await load_membership(session, project_id, caller)
             if draft.assignee_id is not None and not await _is_member(session, project_id, draft.assignee_id):
                 raise AssigneeNotMember()
+            await count_task_creation(session, project.owner_id)
             now = self._clock.now()
             labels = _unique(draft.labels)
             task = TaskModel(

@@ -3,7 +3,7 @@ read-model input, publishes the event the real publisher would)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,15 +20,26 @@ async def registered(harness: ModuleHarness, email: str, name: str = "") -> Test
     return user
 
 
+#: The billing period the `subscribe` factory announces unless told otherwise.
+PERIOD_END = datetime(2027, 1, 1, tzinfo=UTC)
+
+
 async def subscribe(
-    harness: ModuleHarness, user: TestUser, plan: str, *, projects: int, members: int = 25
+    harness: ModuleHarness,
+    user: TestUser,
+    plan: str,
+    *,
+    projects: int,
+    members: int = 25,
+    tasks: int = 10_000,
+    period_end: datetime = PERIOD_END,
 ) -> None:
     await harness.publish(
         SubscriptionChanged(
             user_id=user.id,
             plan=plan,
-            limits=PlanLimits(projects=projects, members_per_project=members, tasks_per_month=10_000),
-            period_end=datetime(2027, 1, 1).astimezone(),
+            limits=PlanLimits(projects=projects, members_per_project=members, tasks_per_month=tasks),
+            period_end=period_end,
         )
     )
 

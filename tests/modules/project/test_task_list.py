@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from modules.project.service import TaskDraft, provide_task_service
-from tests.modules.project.factories import API, add_member, create_task
+from tests.modules.project.factories import API, add_member, create_task, subscribe
 
 
 async def titles(harness, user, project, query: str = "") -> list[str]:  # type: ignore[no-untyped-def]
@@ -101,6 +101,7 @@ def random_draft(rng: random.Random, title: str) -> TaskDraft:
 
 @pytest.mark.parametrize("sort", ["created_at", "-created_at", "due_date", "priority"])
 async def test_paging_while_tasks_are_inserted_returns_each_original_task_once(harness, alice, apollo, sort):  # type: ignore[no-untyped-def]
+    await subscribe(harness, alice, "pro", projects=20)  # over 250 tasks: more than the free plan's month
     rng = random.Random(sort)
     tasks = provide_task_service(harness.runtime.module("project"))
     original = set()
