@@ -268,7 +268,6 @@ class TaskService:
             project, _ = await load_membership(session, project_id, caller)
             if draft.assignee_id is not None and not await _is_member(session, project_id, draft.assignee_id):
                 raise AssigneeNotMember()
-            await count_task_creation(session, project.owner_id)
             now = self._clock.now()
             labels = _unique(draft.labels)
             task = TaskModel(
@@ -312,6 +311,9 @@ class TaskService:
                         assigned_by=caller,
                     )
                 )
+            # Last, so the owner's counter row stays locked (PostgreSQL) only until the
+            # commit; refused, it rolls the task and its events back with it.
+            await count_task_creation(session, project.owner_id)
             return _view(task, labels)
 
     async def get_task(self, caller: UUID, task_id: UUID) -> TaskView:
