@@ -8,7 +8,9 @@ from entrypoints.split import SplitStack
 from tests.e2e.operator import all_in_one_directory, all_in_one_environment, billing_period_closer
 from tests.e2e.scenario import Scenario, Shape
 
-pytestmark = pytest.mark.e2e
+#: Processes start for real and the scenario makes some 150 requests (the task quota's
+#: 100 among them): more than the default 120 s budget on a busy machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def test_the_scenario_passes_against_all_in_one_on_the_in_process_bus(all_in_one_memory, tmp_path):  # type: ignore[no-untyped-def]
