@@ -18,6 +18,7 @@ from litestar.di import Provide
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.events.bus import Bus
 from cloudtaskhub.http.auth import provide_principal
+from cloudtaskhub.http.bodies import BoundedRequest
 from cloudtaskhub.http.module_admin import module_admin_router
 from cloudtaskhub.http.openapi import openapi_config
 from cloudtaskhub.http.operations import operation_handlers
@@ -77,6 +78,7 @@ def create_app(
         if settings.cors_allow_origins
         else None,
         request_max_body_size=settings.max_request_body_bytes,
+        request_class=BoundedRequest,
         debug=False,
         # Logging is configured once by cloudtaskhub.logging (JSON or text), not by Litestar.
         logging_config=None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -74,12 +74,13 @@ def _as(kind: type, value: Any) -> Any:
         if kind is datetime and isinstance(value, str):
             moment = datetime.fromisoformat(value)
             if moment.tzinfo is not None:
-                return moment
+                # In UTC here: year 1 at +01:00 has no UTC value (OverflowError below, not a 500).
+                return moment.astimezone(UTC)
         elif kind is UUID and isinstance(value, str):
             return UUID(value)
         elif kind in (str, int, float) and type(value) is kind:
             return value
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     raise _forged()
 

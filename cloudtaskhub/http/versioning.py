@@ -11,6 +11,9 @@ from cloudtaskhub.errors import RuleViolated
 __all__ = ["etag", "provide_expected_version"]
 
 
+_MAX_DIGITS = 18
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
 
@@ -24,6 +27,8 @@ def provide_expected_version(
     if if_match is None or if_match.strip() == "*":
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    # ASCII digits only (str.isdigit() accepts "²", which int() refuses), and few enough
+    # for a 64-bit version column (5,000 digits made int() itself refuse).
+    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS):
         raise RuleViolated(field="If-Match", message='expected "<version>" as sent in ETag')
     return int(value)

@@ -15,14 +15,23 @@ from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.security import Principal
 from modules.auth.service import AuthService, TokenPair, provide_auth_service
 
+# No NUL characters anywhere: PostgreSQL text cannot hold them (the lookup would fail as a 500).
 Email = Annotated[
     str,
     msgspec.Meta(
-        min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Email address"
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$",
+        description="Email address",
     ),
 ]
-Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256, description="At least 10 characters")]
-DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
+Password = Annotated[
+    str,
+    msgspec.Meta(min_length=10, max_length=256, pattern=r"^[^\x00]*$", description="At least 10 characters"),
+]
+DisplayName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")
+]
 OpaqueToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
@@ -33,8 +42,8 @@ class Registration(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class Credentials(msgspec.Struct):
-    email: Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    email: Annotated[str, msgspec.Meta(min_length=1, max_length=254, pattern=r"^[^\x00]*$")]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
 
 
 class RefreshRequest(msgspec.Struct):

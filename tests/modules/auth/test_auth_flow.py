@@ -164,3 +164,21 @@ async def test_concurrent_refreshes_of_one_token_rotate_it_once_and_revoke_the_f
     # The race is a reuse: the family, the winner's new token included, is revoked.
     again = await harness.post("/api/v1/auth/refresh", json={"refresh_token": winner})
     assert again.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/auth/register", {**ADA, "email": "ada\u0000@example.com"}, "email"),
+        ("/api/v1/auth/register", {**ADA, "display_name": "Ada\u0000"}, "display_name"),
+        ("/api/v1/auth/register", {**ADA, "password": "correct\u0000horse"}, "password"),
+        ("/api/v1/auth/login", {"email": "ada\u0000@example.com", "password": "x"}, "email"),
+        ("/api/v1/auth/login", {"email": "ada@example.com", "password": "x\u0000"}, "password"),
+    ],
+)
+async def test_nul_characters_answer_422_naming_the_field(harness, path, body, field):  # type: ignore[no-untyped-def]
+    # Review finding: PostgreSQL text cannot hold NUL, so these answered 500.
+    response = await harness.post(path, json=body)
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
