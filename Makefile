@@ -36,7 +36,7 @@ lint: $(STAMP) ## Boundaries, ruff, mypy --strict (kernel), generated docs fresh
 	$(MAKE) --no-print-directory lint-deploy
 	$(MAKE) --no-print-directory lint-observability
 
-test: lint console-deps prometheus-install ## Lint, then every test (SQLite; PostgreSQL too when CTH_TEST_DATABASE_URL is set; Kafka and e2e on loopback)
+test: lint console-deps prometheus-install ## Lint, then every test (SQLite; PostgreSQL too at CTH_TEST_DATABASE_URL or a local server; Kafka and e2e on loopback)
 	@# pytest exits 5 when a selection collects nothing; that is not a failure here.
 	$(BIN)/python -m pytest -q -p no:warnings $(PYTEST_ARGS) || [ $$? -eq 5 ]
 

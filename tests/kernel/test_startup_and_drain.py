@@ -24,7 +24,7 @@ from cloudtaskhub import testing
 from cloudtaskhub.runtime import Runtime
 from entrypoints.split import free_port, start_server, wait_ready, wait_until
 from modules.auth import module as auth
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, requires_postgres
 
 #: uvicorn re-raises the signal it caught once it has shut down cleanly.
 CLEAN_EXIT = (0, -signal.SIGTERM)
@@ -52,9 +52,9 @@ async def tcp_forwarder(listen_port: int, host: str, port: int) -> AsyncIterator
         server.close()
 
 
+@pytest.mark.integration
 async def test_the_runtime_waits_for_a_database_that_comes_up_after_it(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
-    if not POSTGRES_URL:
-        pytest.skip("CTH_TEST_DATABASE_URL not set")
+    requires_postgres()
     real = make_url(POSTGRES_URL)
     port = free_port()
     late = real.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
@@ -79,9 +79,9 @@ async def test_the_runtime_waits_for_a_database_that_comes_up_after_it(tmp_path,
     assert any("not reachable yet" in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.integration
 async def test_a_database_that_refuses_the_login_fails_the_start_at_once(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
-    if not POSTGRES_URL:
-        pytest.skip("CTH_TEST_DATABASE_URL not set")
+    requires_postgres()
     missing = (
         make_url(POSTGRES_URL).set(database="cth_no_such_database").render_as_string(hide_password=False)
     )
@@ -169,9 +169,9 @@ def test_a_second_sigterm_ends_the_drain(tmp_path) -> None:  # type: ignore[no-u
         child.stop()
 
 
+@pytest.mark.integration
 async def test_replicas_that_start_together_migrate_one_after_the_other() -> None:
-    if not POSTGRES_URL:
-        pytest.skip("CTH_TEST_DATABASE_URL not set")
+    requires_postgres()
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from cloudtaskhub.db.migrations import upgrade
