@@ -138,10 +138,10 @@ def cpu_weight() -> None:
     """With cgroup v1 every container sits under one `docker` group whose cpu.shares (1024)
     weigh as much as a single host process: on a machine busy with other work, a dozen
     starting app tasks then share one process's slice, miss their health checks and are
-    restarted forever. The test bed gives the group SWARM_CPU_SHARES (8192, eight processes'
+    restarted forever. The test bed gives the group SWARM_CPU_SHARES (16384, sixteen processes'
     worth); on an idle machine (CI) this changes nothing."""
     shares = Path("/sys/fs/cgroup/cpu/docker/cpu.shares")
-    wanted = os.environ.get("SWARM_CPU_SHARES", "8192")
+    wanted = os.environ.get("SWARM_CPU_SHARES", "16384")
     if shares.exists() and shares.read_text().strip() != wanted:
         log(f"cgroup v1: docker containers' CPU weight {shares.read_text().strip()} -> {wanted}")
         shares.write_text(wanted)
@@ -499,8 +499,16 @@ class DataSet:
             assert created.status_code == 201, created.text
             made.append(created.json()["id"])
         data = cls(owner, member, project, made)
-        eventually(lambda: data.snapshot()["complete"], "every reaction to the data set")
+        data.settled("every reaction to the data set")
         return data
+
+    def settled(self, what: str) -> dict[str, Any]:
+        def complete() -> dict[str, Any]:
+            snapshot = self.snapshot()
+            assert snapshot["complete"], snapshot
+            return snapshot
+
+        return eventually(complete, what, timeout=120)
 
     def snapshot(self) -> dict[str, Any]:
         """What a user sees of it; `complete` once every event has been handled."""
@@ -512,15 +520,16 @@ class DataSet:
         usage = self.owner.get("/api/v1/billing/usage").json()
         board = self.member.get("/api/v1/dashboard").json()
         n = len(self.tasks)
+        assigned = sorted(x["subject_id"] for x in notes if x["kind"] == "task_assigned")
         return {
             "projects": [p["id"] for p in self.owner.get("/api/v1/projects").json()["items"]],
             "tasks": sorted((t["id"], t["title"], t["assignee_id"], t["status"]) for t in tasks),
-            "notifications": sorted(x["subject_id"] for x in notes),
+            "notifications": sorted((x["kind"], x["subject_id"]) for x in notes),
             "summary": summary["tasks_by_status"],
             "usage": (usage["projects"], usage["tasks_created"], usage["members"]),
             "dashboard": board.get("open_tasks_assigned"),
             "complete": len(tasks) == n
-            and sorted(x["subject_id"] for x in notes) == sorted(self.tasks)
+            and assigned == sorted(self.tasks)
             and summary["tasks_by_status"].get("todo") == n
             and usage["tasks_created"] == n
             and board.get("open_tasks_assigned") == n,
@@ -562,7 +571,7 @@ def e2e(steps: set[str]) -> None:
     with timed("1+2 switch to split (TAG=a), the data is kept"):
         make_deploy("a", "split")
         wait_converged("a", "split")
-        after = eventually(lambda: (s := data.snapshot())["complete"] and s, "the data set on split")
+        after = data.settled("the data set on split")
         assert after == before, f"split changed the data:\n{before}\n{after}"
         scenario("split")
     results.append("2 all-in-one -> split kept every project, task, notification, count")
@@ -625,7 +634,7 @@ def e2e(steps: set[str]) -> None:
         write_env()
         make_deploy("a", "allinone")
         wait_converged("a", "allinone")
-        back = eventually(lambda: (s := data.snapshot())["complete"] and s, "the data set on all-in-one")
+        back = data.settled("the data set on all-in-one")
         assert back == before, f"all-in-one changed the data:\n{before}\n{back}"
         scenario("allinone")
     results.append("2 split -> all-in-one kept it all, scenario passed")
@@ -685,9 +694,7 @@ def scale_out(http: httpx.Client, scaled: dict[str, int]) -> str:
         notes = member.get("/api/v1/notifications", params={"limit": 100}).json()["items"]
         summary = owner.get(f"/api/v1/analytics/projects/{project}/summary").json()["tasks_by_status"]
         usage = owner.get("/api/v1/billing/usage").json()
-        assigned = (
-            [x for x in notes if x["kind"] == "task_assigned"] if notes and "kind" in notes[0] else notes
-        )
+        assigned = [x for x in notes if x["kind"] == "task_assigned"]
         return len(assigned) == n and summary.get("todo") == n + 1 and usage["tasks_created"] == n + 1
 
     eventually(counted, f"{n} notifications, analytics and billing counts", timeout=120)
