@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -71,9 +72,7 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         dependencies=_dependencies(runtime),
-        openapi_config=openapi_config(
-            settings, (lambda: public_document) if public_document is not None else None
-        ),
+        openapi_config=openapi_config(settings, public_document),
         cors_config=CORSConfig(allow_origins=list(settings.cors_allow_origins))
         if settings.cors_allow_origins
         else None,
@@ -113,10 +112,14 @@ def _dependencies(runtime: Runtime | None) -> dict[str, Provide]:
 
 def _public_document(
     modules: Sequence[Module], public_modules: Sequence[Module] | None, settings: Settings
-) -> dict[str, Any] | None:
+) -> Callable[[], dict[str, Any]] | None:
     """The OpenAPI document of an app mounting `public_modules`, or None when that is
-    this app (it then serves its own). Built once, when the app is, so a process that
-    cannot describe the API fails at start, not on a client's request."""
+    this app (it then serves its own).
+
+    Built on the first request for it and kept, as Litestar builds an app's own
+    document: a process that is never asked pays nothing at start (the split shape
+    starts six, and restarts them often in tests).
+    """
     if public_modules is None:
         return None
     public = {m.name for m in public_modules}
@@ -125,14 +128,19 @@ def _public_document(
         raise ValueError(f"mounted module(s) {', '.join(sorted(mounted - public))} not among the public ones")
     if mounted == public:
         return None
-    describing = Litestar(
-        route_handlers=_route_handlers(public_modules),
-        dependencies=_dependencies(None),
-        openapi_config=openapi_config(settings),
-        debug=False,
-        logging_config=None,
-    )
-    return describing.openapi_schema.to_schema()
+
+    @functools.cache
+    def document() -> dict[str, Any]:
+        describing = Litestar(
+            route_handlers=_route_handlers(public_modules),
+            dependencies=_dependencies(None),
+            openapi_config=openapi_config(settings),
+            debug=False,
+            logging_config=None,
+        )
+        return describing.openapi_schema.to_schema()
+
+    return document
 
 
 @contextmanager
