@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from uuid import UUID
 
 from msgspec import UNSET, UnsetType
-from sqlalchemy import delete, func, select
+from sqlalchemy import Integer, Select, bindparam, delete, func, insert, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloudtaskhub.clock import Clock, new_id
@@ -27,6 +28,33 @@ from modules.project.service._views import PageOf, ProjectView
 __all__ = ["ProjectService", "provide_project_service"]
 
 _BY_CREATION = Ordering("projects", ProjectModel.created_at, ProjectModel.id)
+
+
+@functools.cache
+def _list_statement(after: bool) -> Select[Any]:
+    """The caller's projects, one page, in one Core statement built once (values bound per call)."""
+    query = (
+        select(
+            ProjectModel.id,
+            ProjectModel.name,
+            ProjectModel.description,
+            ProjectModel.owner_id,
+            ProjectModel.created_at,
+            ProjectModel.updated_at,
+            ProjectModel.version,
+            MemberModel.role,
+        )
+        .join(MemberModel, MemberModel.project_id == ProjectModel.id)
+        .where(MemberModel.user_id == bindparam("user_id"))
+    )
+    if after:
+        query = query.where(
+            _BY_CREATION.after(
+                bindparam("after_key", type_=ProjectModel.created_at.type),
+                bindparam("after_id", type_=ProjectModel.id.type),
+            )
+        )
+    return query.order_by(*_BY_CREATION.order_by()).limit(bindparam("limit", type_=Integer))
 
 
 def _view(project: ProjectModel, role: str) -> ProjectView:
@@ -63,38 +91,58 @@ class ProjectService:
             if not limits.allows(limits.projects, int(owned or 0)):
                 raise ProjectLimitReached(plan=limits.plan, limit=limits.projects)
             now = self._clock.now()
-            project = ProjectModel(
+            view = ProjectView(
                 id=new_id(),
                 name=name.strip(),
                 description=description,
                 owner_id=owner_id,
                 created_at=now,
                 updated_at=now,
+                version=1,
+                role="owner",
             )
-            session.add(project)
-            await session.flush()
-            session.add(MemberModel(project_id=project.id, user_id=owner_id, role="owner", added_at=now))
-            await session.flush()
-            await tx.record(ProjectCreated(project_id=project.id, owner_id=owner_id, name=project.name))
-            return _view(project, "owner")
+            # Core inserts: new rows need none of the ORM's unit of work.
+            await session.execute(
+                insert(ProjectModel.__table__).values(
+                    id=view.id,
+                    name=view.name,
+                    description=description,
+                    owner_id=owner_id,
+                    created_at=now,
+                    updated_at=now,
+                    version=view.version,
+                )
+            )
+            await session.execute(
+                insert(MemberModel.__table__).values(
+                    project_id=view.id, user_id=owner_id, role="owner", added_at=now
+                )
+            )
+            await tx.record(ProjectCreated(project_id=view.id, owner_id=owner_id, name=view.name))
+            return view
 
     async def list_projects(
         self, user_id: UUID, limit: int, position: list[Any] | None
     ) -> PageOf[ProjectView]:
         """The projects the caller is a member (or the owner) of, oldest first."""
         after = decode_position(position, _BY_CREATION.name, moment)
-        query = (
-            select(ProjectModel, MemberModel.role)
-            .join(MemberModel, MemberModel.project_id == ProjectModel.id)
-            .where(MemberModel.user_id == user_id)
-            .order_by(*_BY_CREATION.order_by())
-            .limit(limit + 1)
-        )
+        parameters: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
         if after is not None:
-            query = query.where(_BY_CREATION.after(*after))
-        async with self._uow.read() as session:
-            rows = (await session.execute(query)).all()
-        items = [_view(project, role) for project, role in rows[:limit]]
+            parameters["after_key"], parameters["after_id"] = after
+        rows = await self._uow.rows(_list_statement(after is not None), parameters)
+        items = [
+            ProjectView(
+                id=row.id,
+                name=row.name,
+                description=row.description,
+                owner_id=row.owner_id,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                version=row.version,
+                role=row.role,
+            )
+            for row in rows[:limit]
+        ]
         cursor = None
         if len(rows) > limit:
             last = items[-1]

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, UnsetType
-from sqlalchemy import ColumnElement, Integer, Select, bindparam, delete, exists, func, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, delete, exists, func, insert, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -218,19 +218,6 @@ def _row_view(row: Row[Any]) -> TaskView:
     )
 
 
-async def _labels_of(session: AsyncSession, task_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
-    labels: dict[UUID, list[str]] = {task_id: [] for task_id in task_ids}
-    if task_ids:
-        rows = await session.execute(
-            select(TaskLabelModel.task_id, TaskLabelModel.label)
-            .where(TaskLabelModel.task_id.in_(task_ids))
-            .order_by(TaskLabelModel.task_id, TaskLabelModel.position)
-        )
-        for task_id, label in rows:
-            labels[task_id].append(label)
-    return labels
-
-
 def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:
     return [TaskLabelModel(task_id=task_id, label=label, position=i) for i, label in enumerate(labels)]
 
@@ -270,24 +257,45 @@ class TaskService:
                 raise AssigneeNotMember()
             now = self._clock.now()
             labels = _unique(draft.labels)
-            task = TaskModel(
+            task = TaskView(
                 id=new_id(),
                 project_id=project_id,
                 title=draft.title.strip(),
                 description=draft.description,
                 status="todo",
                 priority=draft.priority,
-                priority_rank=PRIORITY_RANK[draft.priority],
                 assignee_id=draft.assignee_id,
                 due_date=draft.due_date,
+                labels=labels,
                 creator_id=caller,
                 created_at=now,
                 updated_at=now,
+                version=1,
             )
-            session.add(task)
-            await session.flush()
-            session.add_all(_label_rows(task.id, labels))
-            await session.flush()
+            # Core inserts: a new row needs none of the ORM's unit of work (identity map,
+            # change tracking, a flush per dependency level).
+            await session.execute(
+                insert(TaskModel.__table__).values(
+                    id=task.id,
+                    project_id=project_id,
+                    title=task.title,
+                    description=task.description,
+                    status=task.status,
+                    priority=task.priority,
+                    priority_rank=PRIORITY_RANK[task.priority],
+                    assignee_id=task.assignee_id,
+                    due_date=task.due_date,
+                    creator_id=caller,
+                    created_at=now,
+                    updated_at=now,
+                    version=task.version,
+                )
+            )
+            if labels:
+                await session.execute(
+                    insert(TaskLabelModel.__table__),
+                    [{"task_id": task.id, "label": label, "position": i} for i, label in enumerate(labels)],
+                )
             await tx.record(
                 TaskCreated(
                     task_id=task.id,
@@ -314,7 +322,7 @@ class TaskService:
             # Last, so the owner's counter row stays locked (PostgreSQL) only until the
             # commit; refused, it rolls the task and its events back with it.
             await count_task_creation(session, project.owner_id)
-            return _view(task, labels)
+            return task
 
     async def get_task(self, caller: UUID, task_id: UUID) -> TaskView:
         """Raises TaskNotFound, also when the caller is no member of the task's project.
@@ -350,10 +358,19 @@ class TaskService:
         self, tx: Any, caller: UUID, task_id: UUID, changes: TaskChanges, expected_version: int | None
     ) -> TaskView:
         session: AsyncSession = tx.session
-        task = await _load_task(session, task_id, caller)
+        # The task (if the caller is a member) and its labels in one statement.
+        row = (
+            await session.execute(
+                select(TaskModel, _labels_column(self._uow.dialect))
+                .join(MemberModel, MemberModel.project_id == TaskModel.project_id)
+                .where(TaskModel.id == task_id, MemberModel.user_id == caller)
+            )
+        ).one_or_none()
+        if row is None:
+            raise TaskNotFound()
+        task, labels = row[0], _labels_of_row(row[1])
         if expected_version is not None and expected_version != task.version:
             raise StaleTask(current=task.version)
-        labels = (await _labels_of(session, [task.id]))[task.id]
         events: list[Event] = []
         changed = False
         old_status = task.status
