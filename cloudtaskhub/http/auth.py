@@ -9,14 +9,23 @@ from litestar import Request
 from cloudtaskhub.errors import Forbidden, NotAuthenticated
 from cloudtaskhub.security import Principal
 
-__all__ = ["provide_principal", "requires_admin"]
+__all__ = ["optional_principal", "provide_principal", "requires_admin"]
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal = optional_principal(request)
+    if principal is None:
+        raise NotAuthenticated(reason="missing bearer token")
+    return principal
+
+
+def optional_principal(request: Request[Any, Any, Any]) -> Principal | None:
+    """The caller on an endpoint anyone may call: None without a bearer token; a token
+    that is sent must be valid (NotAuthenticated otherwise)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated(reason="missing bearer token")
+        return None
     principal: Principal = request.app.state.runtime.verifier.verify(token.strip())
     return principal
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import Provide
 
+from cloudtaskhub.http.auth import optional_principal
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.security import Principal
 from modules.gateway.service import (
@@ -28,12 +30,15 @@ class Index(msgspec.Struct):
 
 class ProcessStatus(msgspec.Struct):
     module: str
+    #: The process's name (host:pid or the Swarm task) for admins; for anyone else an
+    #: alias, the same for one process within one answer, that names no host.
     process: str
     version: str
     bus: str
     last_seen: datetime
-    outbox_backlog: int
-    dead_letters: int
+    #: Admins only (null for anyone else): how far behind the process is.
+    outbox_backlog: int | None
+    dead_letters: int | None
     alive: bool
 
 
@@ -90,20 +95,25 @@ class GatewayController(Controller):
             },
         )
 
-    @get("/api/v1/status", summary="Live topology from module heartbeats")
-    async def status(self, service: StatusService) -> Status:
+    @get("/api/v1/status", summary="Live topology from module heartbeats (process names and backlog: admins)")
+    async def status(self, service: StatusService, request: Request[Any, Any, Any]) -> Status:
+        caller = optional_principal(request)
+        admin = caller is not None and caller.is_admin
         topology = await service.topology()
+        aliases: dict[str, str] = {}
         return Status(
             mode=topology.mode,
             modules=[
                 ProcessStatus(
                     module=p.module,
-                    process=p.process,
+                    process=p.process
+                    if admin
+                    else aliases.setdefault(p.process, f"process-{len(aliases) + 1}"),
                     version=p.version,
                     bus=p.bus,
                     last_seen=p.last_seen,
-                    outbox_backlog=p.outbox_backlog,
-                    dead_letters=p.dead_letters,
+                    outbox_backlog=p.outbox_backlog if admin else None,
+                    dead_letters=p.dead_letters if admin else None,
                     alive=p.last_seen >= topology.alive_after,
                 )
                 for p in topology.processes
