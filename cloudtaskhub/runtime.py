@@ -28,7 +28,7 @@ from cloudtaskhub.metrics import DEAD_LETTERS
 from cloudtaskhub.module import Module
 from cloudtaskhub.security import KeyStore, TokenVerifier
 from cloudtaskhub.settings import Settings, load_settings
-from cloudtaskhub.telemetry import instrument_engines
+from cloudtaskhub.telemetry import MetricsListener, instrument_engines
 
 __all__ = ["ModuleRuntime", "Runtime", "build_bus"]
 
@@ -166,6 +166,8 @@ class Runtime:
         #: SIGTERM arrived and the process serves on for `shutdown_drain_seconds`.
         self.draining = False
         self.started = False
+        #: Prometheus exposition (`CTH_METRICS_PORT`), while started.
+        self.metrics: MetricsListener | None = None
 
     def module(self, name: str) -> ModuleRuntime:
         return self.modules[name]
@@ -181,6 +183,11 @@ class Runtime:
             await bootstrap_schema(module.module, module.engine, self.settings.db_bootstrap)
 
     async def start(self, *, background: bool = True) -> None:
+        if self.settings.metrics_port:
+            # First: a port already taken stops the start before anything else runs.
+            self.metrics = MetricsListener.start(
+                self.settings.metrics_host, self.settings.metrics_port, self._refresh_scrape_gauges
+            )
         await self.prepare()
         instrument_engines([*self.databases.engines, *(r.engine for r in self.databases.loop_readers)])
         consumers = [m.dispatcher for m in self.modules.values() if m.dispatcher is not None]
@@ -242,8 +249,15 @@ class Runtime:
             except Exception:
                 log.exception("stop callback %r failed", callback)
 
+    async def _refresh_scrape_gauges(self) -> None:
+        for module in self.modules.values():
+            await module.outbox_status()  # sets the backlog gauges
+
     async def stop(self) -> None:
         self.request_stop()
+        if self.metrics is not None:
+            await self.metrics.close()
+            self.metrics = None
         for module in self.modules.values():
             if module.relay is not None:
                 module.relay.stop()

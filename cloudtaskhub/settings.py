@@ -112,6 +112,11 @@ class Settings:
     #: client address is the peer's — a client cannot choose its own address.
     trusted_proxies: tuple[str, ...] = ()
     max_request_body_bytes: int = 1_048_576
+    #: Prometheus metrics are served on this port only, by a listener of their own; the
+    #: app's port has no /metrics (the edge routes only that one). 0: no metrics listener.
+    metrics_port: int = 0
+    #: Interface of the metrics listener: 0.0.0.0 where Prometheus scrapes over a network.
+    metrics_host: str = "127.0.0.1"
     cors_allow_origins: tuple[str, ...] = ()
 
     log_format: Literal["json", "text"] = "json"
@@ -130,6 +135,10 @@ class Settings:
             value = getattr(self, name)
             if value <= 0:
                 raise SettingsError(_variable_name("CTH_", name), "a number greater than 0", str(value))
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(
+                "CTH_METRICS_PORT", "a TCP port (1-65535), or 0 for none", str(self.metrics_port)
+            )
         for proxy in self.trusted_proxies:
             try:
                 ip_network(proxy, strict=False)

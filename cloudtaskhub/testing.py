@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import functools
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -81,6 +82,12 @@ def test_settings(database_url: str, data_dir: str, **overrides: Any) -> Setting
 
     values["data_dir"] = Path(values["data_dir"])
     return cast(Settings, load_settings(environ={}, **values))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -234,9 +241,13 @@ class ModuleHarness:
         data_dir: str,
         clock: Clock | None = None,
         environ: dict[str, str] | None = None,
+        metrics: bool = False,
         **settings: Any,
     ) -> None:
+        """`metrics`: serve Prometheus metrics on a free loopback port (`scrape()`)."""
         self.clock = clock or ManualClock()
+        if metrics:
+            settings.setdefault("metrics_port", _free_port())
         self.settings = test_settings(database_url, data_dir, **settings)
         self.bus = RecordingBus(InProcessBus(lanes=self.settings.bus_lanes))
         #: Every non-transient exception a handler raised (retried or not), in order.
@@ -419,6 +430,14 @@ class ModuleHarness:
 
     async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request("DELETE", path, **kwargs)
+
+    async def scrape(self) -> httpx.Response:
+        """GET /metrics from the metrics listener, as Prometheus does (needs `metrics=True`)."""
+        if self.runtime.metrics is None:
+            raise RuntimeError("no metrics listener: ModuleHarness(..., metrics=True)")
+        url = f"http://127.0.0.1:{self.runtime.metrics.port}/metrics"
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            return await client.get(url)
 
     async def settle(self) -> None:
         """Deliver every pending outbox row and wait for the handlers it triggers."""

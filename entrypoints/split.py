@@ -226,6 +226,8 @@ class SplitStack:
     children: list[Child] = field(default_factory=list)
     servers: dict[str, Child] = field(default_factory=dict)
     upstreams: dict[str, str] = field(default_factory=dict)
+    #: Module name -> its metrics listener (what Prometheus scrapes; Traefik never routes it).
+    metrics: dict[str, str] = field(default_factory=dict)
     bootstrap: str = ""
 
     @property
@@ -234,6 +236,7 @@ class SplitStack:
 
     def module_environment(self, module: str) -> dict[str, str]:
         database = self.database_urls.get(module) or f"sqlite+aiosqlite:///{self.run_dir / f'{module}.db'}"
+        metrics = self.metrics.get(module)
         return {
             **kafka_environment(self.bootstrap),
             "CTH_DATA_DIR": str(self.run_dir),
@@ -242,6 +245,7 @@ class SplitStack:
             "CTH_PROCESS_NAME": f"{module}-{socket.gethostname()}",
             # Traefik runs on loopback: its X-Forwarded-For names the real client.
             "CTH_TRUSTED_PROXIES": "127.0.0.1",
+            **({"CTH_METRICS_PORT": metrics.rsplit(":", 1)[1]} if metrics else {}),
             **self.env,
         }
 
@@ -254,6 +258,7 @@ class SplitStack:
             self.children.append(broker)
             for module in self.modules:
                 port = free_port()
+                self.metrics[module] = f"http://127.0.0.1:{free_port()}"
                 child = start_server(module, port, self.module_environment(module), logs)
                 self.children.append(child)
                 self.servers[module] = child
@@ -330,7 +335,10 @@ def split(port: int, run_dir: Path, keep_data: bool) -> None:
         stack.start()
         click.echo(f"CloudTaskHub (split shape) at {stack.url}  (logs: {run_dir / 'logs'}; Ctrl-C stops)")
         for module, upstream in stack.upstreams.items():
-            click.echo(f"  {module:<13} {upstream}  pid {stack.servers[module].pid}")
+            metrics = stack.metrics[module]
+            click.echo(
+                f"  {module:<13} {upstream}  metrics {metrics}/metrics  pid {stack.servers[module].pid}"
+            )
         while not stopping.wait(0.5):
             dead = [child.name for child in stack.children if not child.alive()]
             if dead:

@@ -2,7 +2,7 @@
 
 Both come from apps built by the one app factory, so they are what a process
 really serves. A module's endpoints are those of an app mounting it alone (the
-split shape) minus those every process serves (health, metrics, schema).
+split shape) minus those every process serves (health, schema).
 """
 
 from __future__ import annotations

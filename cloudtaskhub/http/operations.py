@@ -1,4 +1,7 @@
-"""Endpoints every process serves: liveness, readiness, Prometheus metrics."""
+"""Endpoints every process serves: liveness and readiness.
+
+Prometheus metrics are not among them: they are served on a port of their own
+(`CTH_METRICS_PORT`, `cloudtaskhub.telemetry.MetricsListener`), which the edge never routes."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import asyncio
 from typing import Any
 
 from litestar import Request, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 __all__ = ["operation_handlers"]
 
@@ -45,12 +47,4 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     )
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus exposition", media_type=CONTENT_TYPE_LATEST)
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    runtime = request.app.state.runtime
-    for module in runtime.modules.values():
-        await module.outbox_status()  # refreshes the backlog gauges
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-
-operation_handlers = [live, ready, metrics]
+operation_handlers = [live, ready]

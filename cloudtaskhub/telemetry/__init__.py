@@ -5,6 +5,8 @@
 - `RequestEdge(app)`: the one middleware of the request path — request id,
   security headers, `cloudtaskhub_http_*` metrics by route template, one access
   log line per request, and HTTP server spans only while spans are exported.
+- `MetricsListener`: Prometheus exposition on its own port (`CTH_METRICS_PORT`),
+  never on the app's.
 - `instrument_engines(engines)`: a span per SQL statement.
 - `current_traceparent()`, `mark_hop(name, traceparent)`: keep a trace going across
   a stored hop (the notification pushed on a live stream belongs to the request
@@ -18,6 +20,7 @@ on either bus and across processes.
 """
 
 from cloudtaskhub.telemetry._database import instrument_engines
+from cloudtaskhub.telemetry._exposition import MetricsListener
 from cloudtaskhub.telemetry._hops import current_traceparent, mark_hop
 from cloudtaskhub.telemetry._http import SECURITY_HEADERS, UNMATCHED_ROUTE, RequestEdge
 from cloudtaskhub.telemetry._tracing import (
@@ -29,6 +32,7 @@ from cloudtaskhub.telemetry._tracing import (
 __all__ = [
     "SECURITY_HEADERS",
     "UNMATCHED_ROUTE",
+    "MetricsListener",
     "RequestEdge",
     "configure_tracing",
     "current_traceparent",

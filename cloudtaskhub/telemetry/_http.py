@@ -5,7 +5,8 @@ It wraps the whole Litestar app (outside routing), so it also sees requests no
 route matched (labelled `<unmatched>`) and CORS preflights. Labels use the route
 template (`/api/v1/tasks/{task_id}`), never the raw path; routing fills
 `scope["path_template"]` in the same scope dict, so it is read after the call.
-Probes and scrapes (`/metrics`, `/health/*`) are neither traced, counted nor logged.
+Probes (`/health/*`) are neither traced, counted nor logged. Metrics are scraped on
+another listener; a request for `/metrics` here is a stranger's, counted as unmatched.
 
 Tracing costs only when it is used. With an OTLP endpoint configured, requests go
 through OpenTelemetry's ASGI middleware (a server span per request, named by route
@@ -59,7 +60,7 @@ _SECURITY = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS
 
 
 def _unobserved(path: str) -> bool:
-    return path == "/metrics" or path.startswith("/health/")
+    return path.startswith("/health/")
 
 
 class _Series:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs
 from stackfile import (
+    ROOT,
     SHAPES,
     AppService,
     MissingVariable,
@@ -117,3 +119,20 @@ def test_app_updates_start_the_new_task_first_and_roll_back_on_failure() -> None
         assert deploy["update_config"]["failure_action"] == "rollback", service.name
         assert "rollback_config" in deploy, service.name
         assert deploy["resources"]["limits"]["memory"], service.name
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_metrics_are_scraped_on_their_own_port_which_no_traefik_label_routes(shape: str) -> None:
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [job] = [job for job in prometheus["scrape_configs"] if job["job_name"] == "cloudtaskhub"]
+    scraped = {str(sd["port"]) for sd in job["dns_sd_configs"]}
+
+    for service in services_for(shape).values():
+        environment = service.spec["environment"]
+        metrics_port = str(environment["CTH_METRICS_PORT"])
+        command = [str(part) for part in service.spec["command"]]
+        app_port = command[command.index("--port") + 1]
+        routed_ports = {v for k, v in service.labels.items() if k.endswith(".loadbalancer.server.port")}
+        assert scraped == {metrics_port} != {app_port}
+        assert routed_ports == {app_port}, service.name
+        assert environment["CTH_METRICS_HOST"] == "0.0.0.0"  # Prometheus is on another host

@@ -19,7 +19,7 @@ from entrypoints.asgi import create_selected
 from entrypoints.registry import select_modules
 
 GENERATED = json.loads((Path(__file__).parents[2] / "docs" / "generated" / "openapi.json").read_text())
-OPERATIONAL = {"/health/live", "/health/ready", "/metrics"}
+OPERATIONAL = {"/health/live", "/health/ready"}
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 GENERATED = Path(__file__).parents[2] / "docs" / "generated" / "openapi.json"
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
-OPERATIONAL = ("/health/", "/metrics")
+OPERATIONAL = ("/health/",)
 
 
 def document(url: str, path: str = "/schema/openapi.json") -> dict[str, Any]:
@@ -54,7 +54,6 @@ def test_six_processes_behind_traefik_serve_the_all_in_one_document_and_each_its
     assert [p for p in whole["paths"] if p.startswith(OPERATIONAL)] == [
         "/health/live",
         "/health/ready",
-        "/metrics",
     ]
 
     # Each process describes its own operations at /schema/process.json.

@@ -29,6 +29,7 @@ async def json_harness(restore_logging, capsys, tmp_path) -> Iterator[ModuleHarn
         data_dir=str(tmp_path),
         log_format="json",
         log_level="INFO",
+        metrics=True,
     ) as h:
         yield h
 
@@ -56,7 +57,7 @@ async def test_probes_and_scrapes_leave_no_access_lines(
     json_harness: ModuleHarness, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await json_harness.get("/health/live")
-    await json_harness.get("/metrics")
+    await json_harness.scrape()
 
     assert not [e for e in json_lines(capsys.readouterr().err) if e["logger"] == "cloudtaskhub.http.access"]
 

@@ -1,4 +1,6 @@
-"""/metrics after a scenario: every family the dashboards and alerts use, with sane values."""
+"""/metrics after a scenario: every family the dashboards and alerts use, with sane values.
+
+Scraped from the metrics listener (CTH_METRICS_PORT), as Prometheus does."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ async def harness(database_url, tmp_path):  # type: ignore[no-untyped-def]
         database_url=database_url,
         data_dir=str(tmp_path),
         handler_max_attempts=2,
+        metrics=True,
         environ={"CTH_ANALYTICS_METRICS_REFRESH_SECONDS": "0.05"},
     ) as h:
         yield h
@@ -41,7 +44,7 @@ def failing_probe(harness: ModuleHarness) -> Iterator[None]:
 
 
 async def scrape(harness: ModuleHarness) -> Samples:
-    response = await harness.get("/metrics")
+    response = await harness.scrape()
     assert response.status_code == 200
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value

@@ -138,8 +138,9 @@ def prometheus(stack: SplitStack, tmp_path_factory: pytest.TempPathFactory) -> I
             {
                 "job_name": "cloudtaskhub",
                 "static_configs": [
-                    {"targets": [upstream.removeprefix("http://")], "labels": {"service": module}}
-                    for module, upstream in stack.upstreams.items()
+                    # The metrics listeners, as deploy/prometheus scrapes them: not the app ports.
+                    {"targets": [address.removeprefix("http://")], "labels": {"service": module}}
+                    for module, address in stack.metrics.items()
                 ],
             }
         ],

@@ -403,6 +403,10 @@ class AllInOne:
         self.logs = data_dir / "logs"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        metrics_port = free_port()
+        #: Where Prometheus would scrape (CTH_METRICS_PORT); the app's port has no /metrics.
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}"
+        self.env.setdefault("CTH_METRICS_PORT", str(metrics_port))
         self._child: Child | None = None
 
     @property

@@ -19,6 +19,8 @@ class Server:
     url: str
     child: Child
     log_path: Path
+    #: The metrics listener (CTH_METRICS_PORT): Prometheus' address, never the edge's.
+    metrics_url: str = ""
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10.0)
@@ -38,6 +40,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     run = tmp_path_factory.mktemp("server")
     port = free_port()
+    metrics_port = free_port()
     env = {
         "CTH_ENV": "test",
         "CTH_DATA_DIR": str(run),
@@ -46,11 +49,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "CTH_LOG_LEVEL": "DEBUG",
         "CTH_NOTIFICATION_WEBHOOK_ALLOW_PRIVATE": "false",
         "OTEL_SDK_DISABLED": "true",
+        "CTH_METRICS_PORT": str(metrics_port),
     }
     child = start_server("all", port, env, run, name="all-in-one")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(child, url, timeout=60)
-        yield Server(url, child, child.log_path)
+        yield Server(url, child, child.log_path, f"http://127.0.0.1:{metrics_port}")
     finally:
         child.stop(grace=10)

@@ -11,7 +11,7 @@ from tests.modules.analytics.factories import create_project, create_task, move
 
 
 async def _business_metrics(harness: ModuleHarness) -> dict[str, float]:
-    text = (await harness.get("/metrics")).text
+    text = (await harness.scrape()).text
     return {
         sample.name: sample.value
         for family in text_string_to_metric_families(text)
