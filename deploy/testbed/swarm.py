@@ -539,9 +539,25 @@ class DataSet:
 # -- the steps -----------------------------------------------------------------------------
 
 
+def close_billing_period(at: str) -> None:
+    """Billing's period close as an operator runs it on a server: `cloudtaskhub billing
+    close-period --at <moment>` in a running billing (or all-in-one) container, with its
+    environment and secrets; the renewal events leave through the running processes' outbox."""
+    container = (containers("billing") or containers("app"))[0]
+    done = subprocess.run(
+        ["docker", "exec", container, "cloudtaskhub", "billing", "close-period", "--at", at],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, f"close-period failed: {done.stdout[-1000:]}{done.stderr[-2000:]}"
+    assert "renewed" in done.stdout, done.stdout
+
+
 def scenario(shape: str, replicas: dict[str, int] | None = None) -> None:
     counts = {**REPLICAS[shape], **(replicas or {})}
-    Scenario(URL, Shape(split=shape == "split", bus="kafka", processes=sum(counts.values()))).run()
+    processes = sum(counts.values())
+    Scenario(URL, Shape(split=shape == "split", bus="kafka", processes=processes), close_billing_period).run()
     log(f"tests/e2e/scenario.py passed through {URL} ({shape})")
 
 
@@ -651,6 +667,14 @@ def e2e(steps: set[str]) -> None:
         log(f"{seconds:7.0f}s  {name}")
 
 
+#: /metrics from inside an app container: on its own port where CTH_METRICS_PORT sets one,
+#: else on the app's port (8000).
+METRICS_PROBE = (
+    "import os, urllib.request as u; port = int(os.environ.get('CTH_METRICS_PORT') or 0) or 8000; "
+    "print(u.urlopen(f'http://127.0.0.1:{port}/metrics').read().decode())"
+)
+
+
 def app_metrics(service: str) -> dict[str, float]:
     """Every container of `service`: its /metrics, summed by series."""
     totals: dict[str, float] = {}
@@ -660,7 +684,7 @@ def app_metrics(service: str) -> dict[str, float]:
             container,
             "python",
             "-c",
-            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/metrics').read().decode())",
+            METRICS_PROBE,
         )
         for line in text.splitlines():
             if line.startswith("cloudtaskhub_events_") and not line.startswith("#"):
@@ -755,10 +779,11 @@ def self_heal(http: httpx.Client) -> str:
         "analytics to count every committed task once",
         timeout=120,
     )
+    errors = f" ({'; '.join(client.errors[:5])})" if client.errors else ""
     return (
         f"self-healing: killed 1 of 3 project tasks under load; healthy again in {healed:.0f}s "
-        f"(converged {took:.0f}s); {client.report()} (errors while the edge still routed to the dead "
-        f"task: {len(client.errors)}); committed {len(listed)} tasks, none lost, none doubled, "
+        f"(converged {took:.0f}s); {client.report()}{errors}; "
+        f"committed {len(listed)} tasks, none lost, none doubled, "
         "analytics counts each once"
     )
 
@@ -845,11 +870,12 @@ def integration() -> None:
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(WORK / "wheelhouse"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    compose = (
-        "docker compose"
-        if not subprocess.run(["docker", "compose", "version"], capture_output=True).returncode
-        else "docker-compose"
-    )
+    if not subprocess.run(["docker", "compose", "version"], capture_output=True).returncode:
+        compose = "docker compose"
+    else:
+        compose = "docker-compose"
+        if shutil.which(compose) is None:
+            apt_install("docker-compose")
     try:
         with timed(f"make integration ({compose}, stand-ins)"):
             subprocess.run(
@@ -893,6 +919,35 @@ def down() -> None:
     engine_down()
 
 
+def keep_logs() -> None:
+    """After a failed run, before `down` removes the evidence: every task's state and
+    error, and the last lines of every service's log, under var/testbed/logs/."""
+    logs = WORK / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    (logs / "uptime.txt").write_text(run("uptime", check=False))
+    (logs / "tasks.txt").write_text(
+        docker(
+            "stack",
+            "ps",
+            STACK,
+            "--no-trunc",
+            "--format",
+            "{{.Name}} {{.Image}} {{.DesiredState}} {{.CurrentState}} {{.Error}}",
+            check=False,
+        )
+    )
+    for service in services():
+        name = service["Spec"]["Name"]
+        output = subprocess.run(
+            ["docker", "service", "logs", "--timestamps", "--tail", "400", name],
+            capture_output=True,
+            text=True,
+        )
+        (logs / f"{name.removeprefix(f'{STACK}_')}.log").write_text(output.stdout + output.stderr)
+    log(f"the failed run's task states and service logs: {logs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -917,6 +972,10 @@ def main() -> None:
         start = time.monotonic()
         try:
             e2e(set(options.steps))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                keep_logs()
+            raise
         finally:
             if not options.keep:
                 with timed("down"):

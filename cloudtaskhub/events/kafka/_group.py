@@ -187,9 +187,23 @@ class ConsumerGroup:
             self._kafka.subscribe(pattern=pattern, listener=listener)
         else:
             self._kafka.subscribe(topics=topics, listener=listener)
-        await self._kafka.start()
         name = f"kafka:{self.consumer.module}:fetch"
-        self._fetching = asyncio.create_task(self._fetch(), name=name)
+        self._fetching = asyncio.create_task(self._join_and_fetch(), name=name)
+
+    async def _join_and_fetch(self) -> None:
+        # aiokafka's start() returns only once the group has assigned partitions, which
+        # waits for every other member to rejoin (up to the rebalance timeout). Joining in
+        # the background keeps that wait out of the process's start: a new task is ready
+        # to serve HTTP while its groups rebalance, instead of missing its health checks,
+        # being replaced, and setting off one more rebalance of every group it was in.
+        try:
+            await self._kafka.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: joining the consumer group failed", self.consumer.module)
+            raise
+        await self._fetch()
 
     @property
     def running(self) -> bool:
