@@ -15,6 +15,7 @@ __all__ = [
     "EVENTS_PUBLISHED",
     "EVENTS_RETRIED",
     "EVENTS_SKIPPED",
+    "EVENT_BATCH_SIZE",
     "HANDLER_LATENCY",
     "HTTP_REQUESTS",
     "HTTP_REQUESTS_IN_PROGRESS",
@@ -48,6 +49,12 @@ HANDLER_LATENCY = Histogram(
     "Time from handler start to commit",
     ["module", "type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EVENT_BATCH_SIZE = Histogram(
+    "cloudtaskhub_event_batch_size",
+    "Events a consumer took in one batch (one transaction, a savepoint per event)",
+    ["module"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 OUTBOX_BACKLOG = Gauge("cloudtaskhub_outbox_backlog", "Outbox rows not yet handed to the bus", ["module"])
 OUTBOX_OLDEST_AGE = Gauge(

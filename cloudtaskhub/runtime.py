@@ -48,7 +48,11 @@ def build_bus(settings: Settings) -> Bus:
         from cloudtaskhub.events.kafka import KafkaBus
 
         return KafkaBus(settings)
-    return InProcessBus(lanes=settings.bus_lanes, capacity=settings.bus_consumer_capacity)
+    return InProcessBus(
+        lanes=settings.bus_lanes,
+        capacity=settings.bus_consumer_capacity,
+        batch_max=settings.bus_consumer_batch_max,
+    )
 
 
 class ModuleRuntime:

@@ -63,6 +63,12 @@ class Consumer(Protocol):
 
     async def handle(self, envelope: Envelope) -> None: ...
 
+    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+        """Settle `envelopes`, events of one lane or partition in order, as `handle` would
+        each. Raises when some could not be settled: the bus then hands the same batch
+        again (the inbox skips the events whose effect already committed)."""
+        ...
+
 
 class Bus(Protocol):
     kind: str

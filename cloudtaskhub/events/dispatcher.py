@@ -1,7 +1,20 @@
 """A consuming module's side of the bus: inbox, retries, dead letters.
 
-Both buses hand every envelope to `Dispatcher.handle`, so exactly-once effect,
-retry policy and dead-lettering behave the same in memory and on Kafka.
+Both buses hand envelopes to `Dispatcher.handle_batch` (up to
+`CTH_BUS_CONSUMER_BATCH_MAX` of one lane or partition, in order), so exactly-once
+effect, retry policy and dead-lettering behave the same in memory and on Kafka.
+
+A batch runs in one transaction: one statement claims the inbox rows of all its
+events, and each event's handlers run inside a savepoint of their own. One commit
+per batch instead of one per event is what lets consumers keep up with writers
+(an event's own cost is a handler's few statements). An event whose handler fails
+rolls back its savepoint (and gives up its inbox claim) only; the others commit,
+and the failed event then goes down the one-event path alone (retries with
+backoff, then the dead letters). Later events of its key in the batch wait until
+it is settled, so a key's events still take effect in order. A transient failure
+(`transient.py`) anywhere rolls the whole batch back and runs it again, as it
+would one event; a failure that is no handler's own (the claim, the commit)
+settles each event of the batch alone, as before batching.
 """
 
 from __future__ import annotations
@@ -10,11 +23,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from opentelemetry import propagate, trace
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +38,7 @@ from cloudtaskhub.context import correlation_id
 from cloudtaskhub.events.envelope import DecodeError, Envelope, decode_data
 from cloudtaskhub.events.transient import is_transient
 from cloudtaskhub.metrics import (
+    EVENT_BATCH_SIZE,
     EVENTS_DEAD_LETTERED,
     EVENTS_FAILED,
     EVENTS_HANDLED,
@@ -41,6 +56,15 @@ __all__ = ["Dispatcher", "is_transient"]
 
 log = logging.getLogger("cloudtaskhub.events")
 tracer = trace.get_tracer("cloudtaskhub.events")
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One durable event of a batch, decoded for each subscription that takes it."""
+
+    envelope: Envelope
+    subscriptions: list[Subscription[Any]]
+    payloads: list[Any]
 
 
 class Dispatcher:
@@ -81,7 +105,146 @@ class Dispatcher:
             await self._dead_letter(envelope, str(error), attempts=1)
             return
         durable = subscriptions[0].event.__durable__
+        await self._handle_alone(envelope, subscriptions, payloads, durable=durable)
+
+    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+        """Settle `envelopes` (one lane's or partition's, in order); see the module doc.
+
+        Raises only when some event could not be settled (a dead letter not written):
+        the bus then hands the same envelopes again, and the inbox skips those whose
+        effect committed.
+        """
+        EVENT_BATCH_SIZE.labels(self.module).observe(len(envelopes))
+        if len(envelopes) == 1:
+            await self.handle(envelopes[0])
+            return
+        items: list[_Item] = []
+        # Events that take no part in the batch transaction: settled after it, as before.
+        apart: list[Envelope] = []
+        for envelope in envelopes:
+            subscriptions = self._matching(envelope.type)
+            if not subscriptions:
+                EVENTS_SKIPPED.labels(self.module, "unknown_type").inc()
+                continue
+            if not subscriptions[0].event.__durable__:
+                apart.append(envelope)
+                continue
+            try:
+                payloads = [decode_data(envelope, s.event) for s in subscriptions]
+            except DecodeError:
+                apart.append(envelope)  # dead-lettered by `handle`; it has no effect to order
+                continue
+            items.append(_Item(envelope, subscriptions, payloads))
+        while items:
+            failed, items = await self._run_batch(items)
+            for item, error in failed:
+                await self._handle_alone(
+                    item.envelope, item.subscriptions, item.payloads, durable=True, failed=error
+                )
+        for envelope in apart:
+            await self.handle(envelope)
+
+    async def _run_batch(self, items: list[_Item]) -> tuple[list[tuple[_Item, Exception]], list[_Item]]:
+        """Commit the batch's effects; the events whose handler failed, and those held
+        back behind them (same key), both in order."""
         attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._batch_attempt(items)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if is_transient(error):
+                    log.warning(
+                        "transient failure in a batch of %d for %s (%s), retrying",
+                        len(items),
+                        self.module,
+                        error,
+                    )
+                    for item in items:
+                        EVENTS_RETRIED.labels(self.module, item.envelope.type).inc()
+                    await asyncio.sleep(self.backoff(min(attempt, 8)))
+                    continue
+                log.warning(
+                    "batch of %d for %s failed outside its handlers (%s: %s); handling each alone",
+                    len(items),
+                    self.module,
+                    type(error).__name__,
+                    error,
+                )
+                for item in items:
+                    await self._handle_alone(item.envelope, item.subscriptions, item.payloads, durable=True)
+                return [], []
+
+    async def _batch_attempt(self, items: list[_Item]) -> tuple[list[tuple[_Item, Exception]], list[_Item]]:
+        failed: list[tuple[_Item, Exception]] = []
+        held: list[_Item] = []
+        handled: list[tuple[_Item, float]] = []
+        blocked: set[str] = set()
+        async with self._runtime.uow.transaction() as tx:
+            session = tx.session
+            claimed = await self._claim_many(session, [item.envelope for item in items])
+            for item in items:
+                envelope = item.envelope
+                if envelope.subject in blocked:
+                    held.append(item)
+                    continue
+                if envelope.id not in claimed:
+                    EVENTS_SKIPPED.labels(self.module, "duplicate").inc()
+                    continue
+                claimed.discard(envelope.id)  # a second copy in this batch is a duplicate
+                recorded = len(tx.recorded)
+                started = time.perf_counter()
+                try:
+                    async with session.begin_nested():
+                        await self._run_handlers(envelope, item.subscriptions, item.payloads)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    del tx.recorded[recorded:]  # rolled back with the savepoint
+                    EVENTS_FAILED.labels(self.module, envelope.type).inc()
+                    log.warning("handler for %s failed in a batch (attempt 1): %s", envelope.type, error)
+                    failed.append((item, error))
+                    blocked.add(envelope.subject)
+                else:
+                    handled.append((item, started))
+            if failed:
+                # Claimed with the others but not handled here: they claim again when
+                # handled next (the failed alone, the held back in the next batch).
+                inbox = self._runtime.tables.inbox
+                ids = [item.envelope.id for item, _ in failed] + [item.envelope.id for item in held]
+                await session.execute(delete(inbox).where(inbox.c.event_id.in_(ids)))
+        committed = time.perf_counter()
+        for item, started in handled:
+            HANDLER_LATENCY.labels(self.module, item.envelope.type).observe(committed - started)
+            EVENTS_HANDLED.labels(self.module, item.envelope.type).inc()
+        return failed, held
+
+    async def _handle_alone(
+        self,
+        envelope: Envelope,
+        subscriptions: list[Subscription[Any]],
+        payloads: list[Any],
+        *,
+        durable: bool,
+        failed: Exception | None = None,
+    ) -> None:
+        """One event in its own transaction: retries with backoff, then the dead letters.
+
+        `failed`: the error of an attempt already made (in a batch), counted as the first.
+        """
+        attempt = 0
+        if failed is not None:
+            attempt = 1
+            if attempt >= self.max_attempts:
+                log.error("handler for %s failed %d times, dead-lettering", envelope.type, attempt)
+                await self._dead_letter(envelope, f"{type(failed).__name__}: {failed}", attempt)
+                return
+            EVENTS_RETRIED.labels(self.module, envelope.type).inc()
+            await asyncio.sleep(self.backoff(attempt))
         while True:
             attempt += 1
             try:
@@ -115,6 +278,19 @@ class Dispatcher:
         *,
         durable: bool,
     ) -> None:
+        started = time.perf_counter()
+        async with self._runtime.uow.transaction() as tx:
+            if durable and not await self._claim(tx.session, envelope):
+                EVENTS_SKIPPED.labels(self.module, "duplicate").inc()
+                return
+            await self._run_handlers(envelope, subscriptions, payloads)
+        HANDLER_LATENCY.labels(self.module, envelope.type).observe(time.perf_counter() - started)
+        EVENTS_HANDLED.labels(self.module, envelope.type).inc()
+
+    async def _run_handlers(
+        self, envelope: Envelope, subscriptions: list[Subscription[Any]], payloads: list[Any]
+    ) -> None:
+        """The event's handlers in the active transaction, under its trace and correlation id."""
         parent = propagate.extract(
             {
                 k: v
@@ -123,7 +299,6 @@ class Dispatcher:
             }
         )
         token = correlation_id.set(envelope.correlationid or str(envelope.id))
-        started = time.perf_counter()
         try:
             with tracer.start_as_current_span(
                 f"{envelope.type} process",
@@ -137,18 +312,11 @@ class Dispatcher:
                     "cloudevents.event_type": envelope.type,
                 },
             ):
-                uow = self._runtime.uow
-                async with uow.transaction() as tx:
-                    if durable and not await self._claim(tx.session, envelope):
-                        EVENTS_SKIPPED.labels(self.module, "duplicate").inc()
-                        return
-                    context = HandlerContext(envelope=envelope, module=self._runtime)
-                    for subscription, payload in zip(subscriptions, payloads, strict=True):
-                        await subscription.handler(payload, context)
+                context = HandlerContext(envelope=envelope, module=self._runtime)
+                for subscription, payload in zip(subscriptions, payloads, strict=True):
+                    await subscription.handler(payload, context)
         finally:
             correlation_id.reset(token)
-        HANDLER_LATENCY.labels(self.module, envelope.type).observe(time.perf_counter() - started)
-        EVENTS_HANDLED.labels(self.module, envelope.type).inc()
 
     async def _claim(self, session: AsyncSession, envelope: Envelope) -> bool:
         """Insert the inbox row; False when this consumer already handled the event."""
@@ -166,6 +334,21 @@ class Dispatcher:
             statement = inbox.insert().values(values)
         result = cast(CursorResult[Any], await session.execute(statement))
         return bool(result.rowcount)
+
+    async def _claim_many(self, session: AsyncSession, envelopes: list[Envelope]) -> set[UUID]:
+        """Insert the batch's inbox rows in one statement; the ids newly claimed."""
+        inbox = self._runtime.tables.inbox
+        now = self._runtime.clock.now()
+        unique = {envelope.id: envelope.type for envelope in envelopes}
+        values = [{"event_id": id_, "type": type_, "handled_at": now} for id_, type_ in unique.items()]
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            statement: Any = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
+        else:  # pragma: no cover - other dialects: one at a time
+            return {e.id for e in envelopes if await self._claim(session, e)}
+        return set((await session.scalars(statement.returning(inbox.c.event_id))).all())
 
     async def _dead_letter(self, envelope: Envelope, error: str, attempts: int) -> None:
         """Record the dead letter once per event id, then hand it to the bus's DLQ.

@@ -2,7 +2,8 @@
 
 Each consumer gets `lanes` queues; an event goes to the lane of its subject, so
 events about one aggregate stay in order while a failing handler (being retried)
-holds up only its own lane. `publish` returns futures that settle when every
+holds up only its own lane. A lane hands its consumer whatever it has queued, up
+to `batch_max` events, as one batch (see `dispatcher`). `publish` returns futures that settle when every
 consumer has settled the event; the relay marks the outbox row published only
 then, so an event whose handler had not run when the process died is delivered
 again on restart (and the inbox makes the repeat harmless).
@@ -50,32 +51,39 @@ class _Lane:
 
     async def run(self) -> None:
         while True:
-            envelope, settled = await self.queue.get()
+            batch = [await self.queue.get()]
+            # Whatever else is waiting goes in the same batch (one transaction); the
+            # lane never waits for more, so a lone event is not delayed.
+            while len(batch) < self.state.batch_max and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
             self.idle.clear()
             try:
-                await self._settle(envelope)
+                await self._settle([envelope for envelope, _ in batch])
             except asyncio.CancelledError:
-                if not settled.done():
-                    settled.cancel()
+                for _, settled in batch:
+                    if not settled.done():
+                        settled.cancel()
                 raise
             else:
-                if not settled.done():
-                    settled.set_result(None)
+                for _, settled in batch:
+                    if not settled.done():
+                        settled.set_result(None)
             finally:
-                self.state.done(envelope.id)
+                for envelope, _ in batch:
+                    self.state.done(envelope.id)
+                    self.queue.task_done()
                 self.idle.set()
-                self.queue.task_done()
 
-    async def _settle(self, envelope: Envelope) -> None:
-        """Hand `envelope` to the consumer until it settles it.
+    async def _settle(self, envelopes: list[Envelope]) -> None:
+        """Hand `envelopes` to the consumer until it settles them.
 
         The lane does not move on while it cannot: a later event of the same key must
-        not be handled before this one (the relay would send this one again later).
+        not be handled before these (the relay would send them again later).
         """
         failures = 0
         while True:
             try:
-                await self.state.consumer.handle(envelope)
+                await self.state.consumer.handle_batch(envelopes)
                 return
             except asyncio.CancelledError:
                 raise
@@ -83,18 +91,20 @@ class _Lane:
                 delay = _RESETTLE_DELAY_SECONDS[min(failures, len(_RESETTLE_DELAY_SECONDS) - 1)]
                 failures += 1
                 log.exception(
-                    "consumer %s could not settle %s; again in %.1fs",
+                    "consumer %s could not settle a batch of %d from %s; again in %.1fs",
                     self.state.consumer.module,
-                    envelope.id,
+                    len(envelopes),
+                    envelopes[0].id,
                     delay,
                 )
                 await asyncio.sleep(delay)
 
 
 class _ConsumerState:
-    def __init__(self, consumer: Consumer, lanes: int, capacity: int) -> None:
+    def __init__(self, consumer: Consumer, lanes: int, capacity: int, batch_max: int) -> None:
         self.consumer = consumer
         self.capacity = capacity
+        self.batch_max = batch_max
         self.lanes = [_Lane(self) for _ in range(lanes)]
         #: Events queued or being handled, by id (a re-sent one joins its future).
         self.pending: dict[UUID, asyncio.Future[None]] = {}
@@ -155,14 +165,15 @@ class _ConsumerState:
 class InProcessBus:
     kind = "memory"
 
-    def __init__(self, lanes: int = 8, capacity: int = 1000) -> None:
+    def __init__(self, lanes: int = 8, capacity: int = 1000, batch_max: int = 100) -> None:
         self._lane_count = lanes
         self._capacity = capacity
+        self._batch_max = batch_max
         self._states: dict[str, _ConsumerState] = {}
 
     async def start(self, consumers: Sequence[Consumer], publishers: Sequence[str]) -> None:
         for consumer in consumers:
-            state = _ConsumerState(consumer, self._lane_count, self._capacity)
+            state = _ConsumerState(consumer, self._lane_count, self._capacity, self._batch_max)
             for index, lane in enumerate(state.lanes):
                 lane.task = asyncio.create_task(lane.run(), name=f"bus:{consumer.module}:{index}")
             self._states[consumer.module] = state

@@ -190,3 +190,25 @@ async def test_readiness_fails_when_the_broker_is_gone(tmp_path):  # type: ignor
     finally:
         child.stop()
         await bus.stop()
+
+
+async def test_a_consumer_behind_takes_each_partition_in_batches_in_order(broker, tmp_path):  # type: ignore[no-untyped-def]
+    source = unique_name("backlog")
+    publisher = KafkaBus(kafka_settings(broker.bootstrap, tmp_path))
+    await publisher.start([], [source])
+    keys = [f"aggregate-{n}" for n in range(8)]
+    try:
+        for start in range(0, 200, 50):
+            await publisher.publish([ping(source, keys[seq % 8], seq) for seq in range(start, start + 50)])
+    finally:
+        await publisher.stop()
+    consumer = RecordingConsumer(unique_name("late"), {source})
+    bus = KafkaBus(kafka_settings(broker.bootstrap, tmp_path, bus_consumer_batch_max=16))
+    await bus.start([consumer], [source])
+    try:
+        await wait_for(lambda: len(consumer.received) == 200, timeout=60, what="200 events")
+    finally:
+        await bus.stop()
+
+    assert consumer.seqs_by_key() == {k: list(range(n, 200, 8)) for n, k in enumerate(keys)}
+    assert 1 < max(consumer.batches) <= 16

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,8 @@ class RecordingConsumer:
         self.received: list[Envelope] = []
         self.started = 0
         self.finished = 0
+        #: Size of each batch the bus handed over.
+        self.batches: list[int] = []
 
     @property
     def module(self) -> str:
@@ -90,6 +92,11 @@ class RecordingConsumer:
             await asyncio.sleep(self.delay)
         self.received.append(envelope)
         self.finished += 1
+
+    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+        self.batches.append(len(envelopes))
+        for envelope in envelopes:
+            await self.handle(envelope)
 
     def seqs_by_key(self) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}

@@ -99,6 +99,7 @@ class KafkaBus:
                 group_options,
                 grace=grace,
                 max_records=settings.kafka_max_poll_records,
+                batch_max=settings.bus_consumer_batch_max,
             )
             await group.start()
             self._groups.append(group)

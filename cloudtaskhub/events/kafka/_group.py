@@ -1,9 +1,10 @@
 """One consumer group per consuming module, one worker per assigned partition.
 
 The fetch loop only fetches and routes records to their partition's worker; each
-worker hands records to the module's dispatcher in offset order and commits the
-partition's offset after `handle` returned (the handler's transaction, with its
-inbox row, has committed). A worker whose dispatcher cannot settle an event backs
+worker hands what it has queued (up to `batch_max` records) to the module's
+dispatcher as one batch, in offset order, and commits the partition's offset after
+`handle_batch` returned (the batch's transaction, with its inbox rows, has
+committed). A worker whose dispatcher cannot settle an event backs
 off and tries again, holding up its own partition only. On revocation a worker
 finishes the record in hand (bounded by a grace period), commits, and drops what
 it had queued: the next owner starts from the committed offset.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
@@ -22,6 +24,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from cloudtaskhub.events.bus import Consumer, topic_for
+from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.kafka._records import MalformedRecord, envelope_from_record
 from cloudtaskhub.metrics import CONSUMER_LAG
 
@@ -33,8 +36,6 @@ log = logging.getLogger("cloudtaskhub.events.kafka")
 EVERY_EVENT_TOPIC = r"^cloudtaskhub\.[a-z_]+\.events$"
 #: A worker with this many records queued pauses its partition until it is half done.
 HIGH_WATER = 500
-#: Offsets are committed at least every this many records (and whenever the queue empties).
-COMMIT_EVERY = 100
 
 #: aiokafka's ConsumerRecord[bytes, bytes] (aiokafka ships no type information).
 Record: TypeAlias = Any
@@ -71,33 +72,43 @@ class _PartitionWorker:
             self.queue.put_nowait(record)
 
     async def run(self) -> None:
-        since_commit = 0
         while not self.closing:
-            record = await self.queue.get()
-            if self.position is not None and record.offset < self.position:
-                continue  # fetched again after a reassignment: already settled here
+            records = [await self.queue.get()]
+            # Whatever else the partition has queued goes in the same batch (one
+            # transaction); a worker never waits for more.
+            while len(records) < self.group.batch_max and not self.queue.empty():
+                records.append(self.queue.get_nowait())
+            if self.position is not None:
+                # Fetched again after a reassignment: already settled here.
+                records = [record for record in records if record.offset >= self.position]
+            if not records:
+                continue
             self.busy = True
             try:
-                await self._settle(record)
-                self.position = record.offset + 1
-                since_commit += 1
-                if self.queue.empty() or since_commit >= COMMIT_EVERY:
-                    await self.commit()
-                    since_commit = 0
+                await self._settle(records)
+                self.position = records[-1].offset + 1
+                await self.commit()  # after the batch's transaction committed
             finally:
                 self.busy = False
             self.group.maybe_resume(self)
 
-    async def _settle(self, record: Record) -> None:
-        try:
-            envelope = envelope_from_record(record.value, record.headers)
-        except MalformedRecord as error:
-            reason = str(error)
-            log.error("%s: %s at %s", self.group.consumer.module, reason, self._where(record))
-            module = self.group.consumer.module
-            await self._until_done(lambda: self.group.reject(module, record, reason))
-            return
-        await self._until_done(lambda: self.group.consumer.handle(envelope))
+    async def _settle(self, records: list[Record]) -> None:
+        """Settle `records` in offset order: CloudEvents in batches, anything else rejected."""
+        consumer = self.group.consumer
+        batch: list[Envelope] = []
+        for record in records:
+            try:
+                batch.append(envelope_from_record(record.value, record.headers))
+                continue
+            except MalformedRecord as error:
+                reason = str(error)
+            if batch:
+                await self._until_done(functools.partial(consumer.handle_batch, batch))
+                batch = []
+            log.error("%s: %s at %s", consumer.module, reason, self._where(record))
+            await self._until_done(functools.partial(self.group.reject, consumer.module, record, reason))
+        if batch:
+            await self._until_done(functools.partial(consumer.handle_batch, batch))
 
     async def _until_done(self, attempt: Callable[[], Awaitable[None]]) -> None:
         """Retry what could not settle, with backoff, until it does (or we are cancelled)."""
@@ -165,9 +176,11 @@ class ConsumerGroup:
         *,
         grace: float,
         max_records: int = HIGH_WATER,
+        batch_max: int = 100,
     ) -> None:
         self.consumer = consumer
         self._max_records = max_records
+        self.batch_max = batch_max
         self.reject = reject
         self._grace = grace
         self._kafka = AIOKafkaConsumer(

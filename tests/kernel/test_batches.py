@@ -1,0 +1,196 @@
+"""Consumers take their events in batches: one transaction, a savepoint per event.
+
+Each test runs a real Runtime (outbox, relay, in-process bus, dispatcher) with one
+lane per consumer, so the events one transaction records reach the consumer as one
+batch; the batch-size histogram shows that they did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from cloudtaskhub.clock import ManualClock
+from cloudtaskhub.events.envelope import Envelope
+from cloudtaskhub.events.memory import InProcessBus
+from cloudtaskhub.module import Module
+from cloudtaskhub.runtime import ModuleRuntime, Runtime
+from cloudtaskhub.testing import test_settings as settings_for_tests
+from tests.kernel.spine import Handled, consumer_module, publisher_module, record_pings, rows_handled
+from tests.support.kafka import ping
+
+StartRuntime = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_runtime(database_url: str, tmp_path: Path) -> AsyncIterator[StartRuntime]:
+    runtimes: list[Runtime] = []
+
+    async def start(modules: list[Module], **settings: Any) -> Runtime:
+        bus = InProcessBus(lanes=1, batch_max=settings.pop("batch_max", 100))
+        runtime = Runtime(
+            modules, settings_for_tests(database_url, str(tmp_path), **settings), clock=ManualClock(), bus=bus
+        )
+        runtimes.append(runtime)
+        await runtime.start(background=False)
+        return runtime
+
+    yield start
+    for runtime in runtimes:
+        await runtime.stop()
+
+
+def largest_batch(module: str) -> float:
+    """The upper bound of the histogram bucket holding `module`'s largest batch."""
+    total = REGISTRY.get_sample_value("cloudtaskhub_event_batch_size_count", {"module": module})
+    for bucket in (1, 2, 5, 10, 20, 50, 100, 200, 500):
+        below = REGISTRY.get_sample_value(
+            "cloudtaskhub_event_batch_size_bucket", {"module": module, "le": str(float(bucket))}
+        )
+        if total and below == total:
+            return bucket
+    return float("inf") if total else 0.0
+
+
+async def dead_letters(module: ModuleRuntime) -> list[str]:
+    table = module.tables.dead_letters
+    async with module.uow.read() as session:
+        return list((await session.scalars(select(table.c.type).order_by(table.c.failed_at))).all())
+
+
+async def test_a_poison_event_mid_batch_is_retried_and_dead_lettered_alone_while_the_others_commit(
+    start_runtime: StartRuntime,
+) -> None:
+    handled = Handled()
+    #: Every attempt in order: (key, seq, "failed" | "ran").
+    attempts: list[tuple[str, int, str]] = []
+
+    async def poison_at_k3(event: Any) -> None:
+        if (event.key, event.seq) == ("k", 3):
+            attempts.append((event.key, event.seq, "failed"))
+            raise ValueError("poison pill")
+        attempts.append((event.key, event.seq, "ran"))
+
+    name = "batchvictim"
+    runtime = await start_runtime(
+        [publisher_module("bpub"), consumer_module(name, "bpub", handled, before=poison_at_k3)]
+    )
+    pings = [("a", 1), ("k", 1), ("k", 2), ("b", 1), ("k", 3), ("c", 1), ("k", 4), ("a", 2), ("k", 5)]
+
+    await record_pings(runtime.module("bpub"), pings)
+    await asyncio.wait_for(runtime.drain(), timeout=30)
+
+    victim = runtime.module(name)
+    assert largest_batch(name) >= len(pings)
+    # Everything but the poison took effect, once each, in order per key.
+    assert handled.seqs_by_key() == {"a": [1, 2], "k": [1, 2, 4, 5], "b": [1], "c": [1]}
+    assert await rows_handled(victim) == len(pings) - 1
+    # The poison was tried as often as one event alone is, then dead-lettered once.
+    assert attempts.count(("k", 3, "failed")) == runtime.settings.handler_max_attempts
+    assert await dead_letters(victim) == ["cloudtaskhub.bpub.ping.v1"]
+    # The other keys' events after it committed with the batch, before its retries;
+    # its own key's later events waited until it was dead-lettered.
+    first_retry = [i for i, a in enumerate(attempts) if a == ("k", 3, "failed")][1]
+    assert attempts.index(("c", 1, "ran")) < first_retry
+    assert attempts.index(("a", 2, "ran")) < first_retry
+    last_failure = max(i for i, a in enumerate(attempts) if a == ("k", 3, "failed"))
+    assert attempts.index(("k", 4, "ran")) > last_failure
+    assert attempts.count(("k", 4, "ran")) == 1
+
+
+async def test_a_poison_event_that_recovers_on_a_retry_takes_effect_once_before_its_key_goes_on(
+    start_runtime: StartRuntime,
+) -> None:
+    handled = Handled()
+    failures = {"left": 2}
+
+    async def fails_twice_at_k2(event: Any) -> None:
+        if (event.key, event.seq) == ("k", 2) and failures["left"]:
+            failures["left"] -= 1
+            raise ValueError("not yet")
+
+    name = "batchflaky"
+    runtime = await start_runtime(
+        [publisher_module("bpubtwo"), consumer_module(name, "bpubtwo", handled, before=fails_twice_at_k2)]
+    )
+    pings = [("k", 1), ("x", 1), ("k", 2), ("x", 2), ("k", 3), ("y", 1)]
+
+    await record_pings(runtime.module("bpubtwo"), pings)
+    await asyncio.wait_for(runtime.drain(), timeout=30)
+
+    assert largest_batch(name) >= len(pings)
+    assert handled.seqs_by_key() == {"k": [1, 2, 3], "x": [1, 2], "y": [1]}
+    assert await rows_handled(runtime.module(name)) == len(pings)
+    assert await dead_letters(runtime.module(name)) == []
+
+
+async def test_a_transient_failure_mid_batch_reruns_the_batch_and_applies_each_event_once(
+    start_runtime: StartRuntime,
+) -> None:
+    handled = Handled()
+    failures = {"left": 1}
+
+    async def connection_reset_once(event: Any) -> None:
+        if event.seq == 4 and failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionResetError("database connection reset")
+
+    name = "batchtransient"
+    runtime = await start_runtime(
+        [
+            publisher_module("bpubthree"),
+            consumer_module(name, "bpubthree", handled, before=connection_reset_once),
+        ]
+    )
+    pings = [(f"key-{n % 3}", n) for n in range(8)]
+
+    await record_pings(runtime.module("bpubthree"), pings)
+    await asyncio.wait_for(runtime.drain(), timeout=30)
+
+    # The rows before the failure were rolled back with the batch and written again:
+    # a second write of one (key, seq) would break the table's primary key.
+    assert await rows_handled(runtime.module(name)) == len(pings)
+    assert await dead_letters(runtime.module(name)) == []
+    assert handled.attempts > len(pings)
+
+
+async def test_a_duplicate_in_a_batch_and_an_event_handled_before_take_effect_once(
+    start_runtime: StartRuntime,
+) -> None:
+    handled = Handled()
+    name = "batchdupes"
+    runtime = await start_runtime([publisher_module("bpubfour"), consumer_module(name, "bpubfour", handled)])
+    earlier = ping("bpubfour", "k", 1)
+    dispatcher = runtime.module(name).dispatcher
+    assert dispatcher is not None
+    await dispatcher.handle_batch([earlier])
+    later: list[Envelope] = [ping("bpubfour", "k", 2), ping("bpubfour", "j", 1)]
+
+    await dispatcher.handle_batch([earlier, later[0], later[1], later[0], earlier])
+
+    assert handled.seqs_by_key() == {"k": [1, 2], "j": [1]}
+    assert await rows_handled(runtime.module(name)) == 3
+    inbox = runtime.module(name).tables.inbox
+    async with runtime.module(name).uow.read() as session:
+        assert await session.scalar(select(func.count()).select_from(inbox)) == 3
+
+
+async def test_batches_stay_within_the_batch_maximum(start_runtime: StartRuntime) -> None:
+    handled = Handled()
+    name = "batchsmall"
+    runtime = await start_runtime(
+        [publisher_module("bpubfive"), consumer_module(name, "bpubfive", handled)], batch_max=4
+    )
+    pings = [(f"key-{n % 5}", n) for n in range(30)]
+
+    await record_pings(runtime.module("bpubfive"), pings)
+    await asyncio.wait_for(runtime.drain(), timeout=30)
+
+    assert await rows_handled(runtime.module(name)) == len(pings)
+    assert largest_batch(name) == 5  # the bucket holding 3 < size <= 5: batches of 4
