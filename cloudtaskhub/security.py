@@ -38,6 +38,11 @@ class Principal:
     user_id: UUID
     email: str
     roles: frozenset[str]
+    #: The login session the token belongs to (its `sid` claim: auth's refresh-token
+    #: family); None for a token without one.
+    session_id: UUID | None = None
+    #: When the token stops being valid (its `exp`), in Unix seconds.
+    expires_at: float | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -192,11 +197,14 @@ class TokenVerifier:
             raise NotAuthenticated(reason="not an access token")
         try:
             user_id = UUID(str(claims["sub"]))
+            session_id = UUID(str(claims["sid"])) if "sid" in claims else None
         except ValueError:
             raise NotAuthenticated(reason="invalid token") from None
         principal = Principal(
             user_id=user_id,
             email=str(claims.get("email", "")),
             roles=frozenset(str(r) for r in claims.get("roles", [])),
+            session_id=session_id,
+            expires_at=float(claims["exp"]),
         )
         return principal, claims

@@ -339,9 +339,17 @@ class ModuleHarness:
     # -- identities ---------------------------------------------------------
 
     def user(
-        self, email: str, display_name: str = "", roles: Sequence[str] = (), user_id: UUID | None = None
+        self,
+        email: str,
+        display_name: str = "",
+        roles: Sequence[str] = (),
+        user_id: UUID | None = None,
+        *,
+        expires_in: timedelta = timedelta(hours=1),
+        session_id: UUID | None = None,
     ) -> TestUser:
-        """A caller with a valid access token (minted with the dev key; no auth module needed)."""
+        """A caller with a valid access token (minted with the dev key; no auth module needed),
+        valid for `expires_in`, of login session `session_id` (the `sid` claim) if given."""
         uid = user_id or new_id()
         now = self.clock.now()
         claims = {
@@ -353,9 +361,11 @@ class ModuleHarness:
             "typ": "access",
             "iat": now,
             "nbf": now,
-            "exp": now + timedelta(hours=1),
+            "exp": now + expires_in,
             "jti": str(new_id()),
         }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         token = jwt.encode(claims, self.runtime.keys.private_key, algorithm=ALGORITHM)  # type: ignore[arg-type]
         return TestUser(uid, email.lower(), display_name or email.split("@")[0], token, tuple(roles))
 

@@ -5,9 +5,11 @@ short-lived EdDSA access tokens and rotating refresh tokens (stored as digests;
 reusing a rotated one revokes its family), and publishes its public keys (JWKS).
 Every other module verifies access tokens with the public key alone.
 
-Publishes: `auth.user_registered`. Consumes: nothing.
+Publishes: `auth.user_registered`, `auth.session_ended` (a logout, or a reused refresh
+token, revoked a family). Consumes: nothing.
 
-Terms: *family* — the chain of refresh tokens descending from one login; *admin* — an
+Terms: *family* — the chain of refresh tokens descending from one login, also called the
+*session*: its id is the `sid` claim of every access token issued in it; *admin* — an
 account named in CTH_ADMIN_USER_IDS or granted with `cloudtaskhub auth grant-admin EMAIL`
 (an operator act on the server, never a claim a client can make).
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 from cloudtaskhub.module import Module
 from modules.auth.api import AuthController
 from modules.auth.cli import auth_cli
-from modules.auth.contracts import UserRegistered
+from modules.auth.contracts import SessionEnded, UserRegistered
 from modules.auth.models import AuthBase
 
 module = Module(
@@ -26,7 +28,7 @@ module = Module(
     route_handlers=[AuthController],
     path_prefixes=("/api/v1/auth",),
     metadata=AuthBase.metadata,
-    publishes=[UserRegistered],
+    publishes=[UserRegistered, SessionEnded],
     migrations=Path(__file__).parent / "migrations",
     cli=auth_cli,
 )

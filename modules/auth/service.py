@@ -26,7 +26,7 @@ from cloudtaskhub.errors import Conflict, NotAuthenticated, NotFound, TooManyReq
 from cloudtaskhub.runtime import ModuleRuntime
 from cloudtaskhub.security import ALGORITHM, KeyStore
 from cloudtaskhub.settings import Settings
-from modules.auth.contracts import UserRegistered
+from modules.auth.contracts import SessionEnded, UserRegistered
 from modules.auth.limits import PasswordRateLimit, provide_password_rate_limit
 from modules.auth.models import AdminGrantModel, LoginThrottleModel, RefreshTokenModel, UserModel
 
@@ -177,22 +177,14 @@ class AuthService:
                 return await self._issue(tx.session, user, family_id=rotated.family_id)
             stored = (
                 await tx.session.execute(
-                    select(RefreshTokenModel.family_id, RefreshTokenModel.rotated_at).where(
-                        RefreshTokenModel.token_hash == digest
-                    )
+                    select(
+                        RefreshTokenModel.family_id, RefreshTokenModel.user_id, RefreshTokenModel.rotated_at
+                    ).where(RefreshTokenModel.token_hash == digest)
                 )
             ).one_or_none()
             reused = stored is not None and stored.rotated_at is not None
             if reused:
-                await tx.session.execute(
-                    update(RefreshTokenModel)
-                    .where(
-                        RefreshTokenModel.family_id == stored.family_id,
-                        RefreshTokenModel.revoked_at.is_(None),
-                    )
-                    .values(revoked_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+                await self._end_session(tx, stored.user_id, stored.family_id, "refresh_reuse")
         # Raised after the commit, so a reused token's family stays revoked.
         raise InvalidRefreshToken()
 
@@ -203,14 +195,19 @@ class AuthService:
                 select(RefreshTokenModel).where(RefreshTokenModel.token_hash == _digest(refresh_token))
             )
             if stored is not None:
-                await tx.session.execute(
-                    update(RefreshTokenModel)
-                    .where(
-                        RefreshTokenModel.family_id == stored.family_id,
-                        RefreshTokenModel.revoked_at.is_(None),
-                    )
-                    .values(revoked_at=self._clock.now())
-                )
+                await self._end_session(tx, stored.user_id, stored.family_id, "logout")
+
+    async def _end_session(self, tx: Any, user_id: UUID, family_id: UUID, reason: str) -> None:
+        """Revoke the family's live refresh tokens; when any was live, the session just
+        ended: say so (streams of its access tokens close), once."""
+        revoked = await tx.session.execute(
+            update(RefreshTokenModel)
+            .where(RefreshTokenModel.family_id == family_id, RefreshTokenModel.revoked_at.is_(None))
+            .values(revoked_at=self._clock.now())
+            .execution_options(synchronize_session=False)
+        )
+        if revoked.rowcount:
+            await tx.record(SessionEnded(user_id=user_id, session_id=family_id, reason=reason))
 
     async def get_user(self, user_id: UUID) -> UserModel:
         async with self._uow.read() as session:
@@ -271,6 +268,8 @@ class AuthService:
             "nbf": now,
             "exp": now + timedelta(seconds=ttl),
             "jti": str(new_id()),
+            # The login session: a logout ends what its tokens hold open (SessionEnded).
+            "sid": str(family_id),
         }
         access = jwt.encode(
             claims, self._keys.private_key, algorithm=ALGORITHM, headers={"kid": self._keys.kid}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -17,8 +18,9 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from cloudtaskhub.http.pagination import Page, PageRequest, encode_cursor
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.security import Principal
+from modules.notification.live import Stream
 from modules.notification.models import AttemptModel, NotificationModel, WebhookModel
-from modules.notification.service import NotificationService, provide_notification_service
+from modules.notification.service import NotificationService, StreamEnd, provide_notification_service
 from modules.notification.webhooks import WebhookService, provide_webhook_service
 
 
@@ -91,6 +93,20 @@ def _cursor(last: UUID | None) -> str | None:
     return encode_cursor([str(last)]) if last else None
 
 
+async def _messages(
+    service: NotificationService, stream: Stream, expires_at: float | None
+) -> AsyncIterator[ServerSentEventMessage]:
+    async for item in service.follow(stream, expires_at):
+        if item is None:
+            yield ServerSentEventMessage(comment="heartbeat")
+        elif isinstance(item, StreamEnd):
+            reason = msgspec.json.encode({"reason": item.reason}).decode()
+            yield ServerSentEventMessage(data=reason, event="end")
+        else:
+            data = msgspec.json.encode(_notification(item)).decode()
+            yield ServerSentEventMessage(data=data, event="notification", id=str(item.id))
+
+
 class NotificationController(Controller):
     path = "/api/v1/notifications"
     tags = ["notification"]
@@ -123,17 +139,22 @@ class NotificationController(Controller):
     async def mark_all_read(self, principal: Principal, service: NotificationService) -> None:
         await service.mark_all_read(principal.user_id)
 
-    @get("/stream", summary="Server-Sent Events: each new notification, live")
+    @get(
+        "/stream",
+        summary="Server-Sent Events: each new notification, live",
+        description=(
+            "Ends when the access token expires or its login session is logged out, with a last "
+            '`end` event whose data is `{"reason": "token_expired" | "session_ended"}`: refresh '
+            "the token and reconnect."
+        ),
+    )
     async def stream(self, principal: Principal, service: NotificationService) -> ServerSentEvent:
-        async def messages() -> AsyncIterator[ServerSentEventMessage]:
-            async for notification in service.follow(principal.user_id):
-                if notification is None:
-                    yield ServerSentEventMessage(comment="heartbeat")
-                else:
-                    data = msgspec.json.encode(_notification(notification)).decode()
-                    yield ServerSentEventMessage(data=data, event="notification", id=str(notification.id))
-
-        return ServerSentEvent(messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        stream = await service.open_stream(principal.user_id, principal.session_id, principal.expires_at)
+        messages = _messages(service, stream, principal.expires_at)
+        # A response whose body never starts (the client left first) never runs the
+        # generator's cleanup: close the stream when the generator is dropped, too.
+        weakref.finalize(messages, service.close_stream, stream)
+        return ServerSentEvent(messages, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @post("/webhooks", status_code=HTTP_201_CREATED, summary="Register a webhook (secret shown once)")
     async def register_webhook(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cloudtaskhub.module import HandlerContext, Subscription
+from modules.auth.contracts import SessionEnded
 from modules.billing.contracts import InvoiceIssued, SubscriptionChanged
 from modules.notification.service import Cause, provide_notification_service
 from modules.project.contracts import (
@@ -62,6 +63,10 @@ async def notify_user_when_plan_changed(event: SubscriptionChanged, ctx: Handler
     )
 
 
+async def end_streams_when_session_ended(event: SessionEnded, ctx: HandlerContext) -> None:
+    await provide_notification_service(ctx.module).end_session(event.user_id, event.session_id)
+
+
 subscriptions = [
     Subscription(ProjectCreated, remember_project_when_created),
     Subscription(TaskCreated, remember_task_when_created),
@@ -70,4 +75,5 @@ subscriptions = [
     Subscription(MemberAdded, notify_member_when_added),
     Subscription(InvoiceIssued, notify_user_when_invoice_issued),
     Subscription(SubscriptionChanged, notify_user_when_plan_changed),
+    Subscription(SessionEnded, end_streams_when_session_ended),
 ]

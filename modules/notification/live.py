@@ -1,53 +1,75 @@
-"""In-process signals of one notification process: which SSE streams to wake and
-when the webhook deliverer has new work.
+"""In-process signals of one notification process: which SSE streams to wake (or end)
+and when the webhook deliverer has new work.
 
 A signal only says "look again": streams and the deliverer read the database, the
 source of truth, so a missed or doubled signal loses or repeats nothing, and
-notifications committed by another replica are found by a slower poll.
+notifications committed (or sessions ended) by another replica are found by a slower poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
 from cloudtaskhub.runtime import ModuleRuntime
 
-__all__ = ["Signals", "provide_signals"]
+__all__ = ["Signals", "Stream", "provide_signals"]
+
+
+class Stream:
+    """One open stream: `wake` is set whenever it may have something to send; `ended`
+    says its login session ended (it must close)."""
+
+    def __init__(self, user_id: UUID, session_id: UUID | None) -> None:
+        self.user_id = user_id
+        self.session_id = session_id
+        self.wake = asyncio.Event()
+        self.ended = False
 
 
 class Signals:
     def __init__(self) -> None:
-        self._streams: defaultdict[UUID, set[asyncio.Event]] = defaultdict(set)
+        self._streams: defaultdict[UUID, set[Stream]] = defaultdict(set)
         self.deliveries = asyncio.Event()
         self.closed = False
 
-    @contextmanager
-    def listen(self, user_id: UUID) -> Iterator[asyncio.Event]:
-        """An event set whenever `user_id` may have a new notification."""
-        event = asyncio.Event()
-        self._streams[user_id].add(event)
-        try:
-            yield event
-        finally:
-            self._streams[user_id].discard(event)
-            if not self._streams[user_id]:
-                del self._streams[user_id]
+    def open(self, user_id: UUID, session_id: UUID | None) -> Stream:
+        """A new stream of `user_id`, signalled until `close`."""
+        stream = Stream(user_id, session_id)
+        self._streams[user_id].add(stream)
+        return stream
+
+    def close(self, stream: Stream) -> None:
+        """The stream ended. Idempotent."""
+        streams = self._streams.get(stream.user_id)
+        if streams is None:
+            return
+        streams.discard(stream)
+        if not streams:
+            del self._streams[stream.user_id]
+
+    def open_streams(self, user_id: UUID) -> int:
+        return len(self._streams.get(user_id, ()))
 
     def notify(self, user_id: UUID) -> None:
-        for event in self._streams.get(user_id, ()):
-            event.set()
+        for stream in self._streams.get(user_id, ()):
+            stream.wake.set()
 
-    def close(self) -> None:
+    def end_session(self, user_id: UUID, session_id: UUID) -> None:
+        """Auth ended the login session: its streams in this process end now."""
+        for stream in self._streams.get(user_id, ()):
+            if stream.session_id == session_id:
+                stream.ended = True
+                stream.wake.set()
+
+    def shut_down(self) -> None:
         """Process shutdown: end every open stream."""
         self.closed = True
-        for events in self._streams.values():
-            for event in events:
-                event.set()
+        for streams in self._streams.values():
+            for stream in streams:
+                stream.wake.set()
 
 
 # One Signals per running module (not per process import): tests run many runtimes.
@@ -59,5 +81,5 @@ def provide_signals(module: ModuleRuntime) -> Signals:
         _signals[module] = Signals()
         # End open streams as soon as the process is told to stop: the server waits
         # for open connections before shutting the app down.
-        module.runtime.on_stop_requested(_signals[module].close)
+        module.runtime.on_stop_requested(_signals[module].shut_down)
     return _signals[module]

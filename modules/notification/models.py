@@ -101,3 +101,15 @@ class AttemptModel(NotificationBase):
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime]
+
+
+class EndedSessionModel(NotificationBase):
+    """A login session auth ended (logout, refresh reuse) while its access tokens may still
+    be valid: streams opened with them close, and no new one opens. Kept only as long as
+    such a token can live (CTH_ACCESS_TOKEN_TTL_SECONDS), then purged."""
+
+    __tablename__ = "notification_ended_sessions"
+
+    session_id: Mapped[UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[UUID]
+    ended_at: Mapped[datetime] = mapped_column(index=True)

@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.db import Transaction, UnitOfWork
-from cloudtaskhub.errors import NotFound
+from cloudtaskhub.errors import NotAuthenticated, NotFound
 from cloudtaskhub.runtime import ModuleRuntime
 from cloudtaskhub.telemetry import current_traceparent, mark_hop
 from modules.notification.contracts import NotificationCreated, NotificationRead
-from modules.notification.live import Signals, provide_signals
+from modules.notification.live import Signals, Stream, provide_signals
 from modules.notification.models import (
     DeliveryModel,
+    EndedSessionModel,
     NotificationModel,
     ProjectModel,
     TaskModel,
@@ -34,6 +37,7 @@ __all__ = [
     "Cause",
     "NotificationNotFound",
     "NotificationService",
+    "StreamEnd",
     "after_commit",
     "provide_notification_service",
 ]
@@ -43,6 +47,13 @@ KINDS = ("task_assigned", "task_done", "member_added", "invoice_issued", "plan_c
 
 #: Heartbeat marker yielded by `follow` between notifications.
 Heartbeat = None
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The last thing `follow` yields: why the stream ends (`token_expired`, `session_ended`)."""
+
+    reason: str
 
 
 class NotificationNotFound(NotFound):
@@ -79,12 +90,21 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
 
 class NotificationService:
     def __init__(
-        self, uow: UnitOfWork, clock: Clock, settings: NotificationSettings, signals: Signals
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        settings: NotificationSettings,
+        signals: Signals,
+        *,
+        access_token_ttl_seconds: int = 900,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._settings = settings
         self._signals = signals
+        # An ended session matters while a token of it can be valid: its lifetime, plus
+        # the verifier's clock-skew leeway and a margin.
+        self._session_memory = timedelta(seconds=access_token_ttl_seconds + 60)
 
     # -- facts from other modules -------------------------------------------
 
@@ -261,30 +281,64 @@ class NotificationService:
                 await tx.record(NotificationRead(notification_id=notification_id, user_id=user_id))
         return len(unread)
 
-    async def follow(self, user_id: UUID) -> AsyncIterator[NotificationModel | None]:
+    # -- live streams ---------------------------------------------------------
+
+    async def open_stream(self, user_id: UUID, session_id: UUID | None, expires_at: float | None) -> Stream:
+        """Admit a new stream for a caller whose token is of `session_id` and valid until
+        `expires_at` (Unix seconds). Raises NotAuthenticated when that token has expired or
+        its session has ended (a logout). The caller
+        must `close_stream` it (following it to the end does)."""
+        if expires_at is not None and time.time() >= expires_at:
+            raise NotAuthenticated(reason="token expired")
+        if session_id is not None and await self._session_ended(session_id):
+            raise NotAuthenticated(reason="session ended")
+        return self._signals.open(user_id, session_id)
+
+    def close_stream(self, stream: Stream) -> None:
+        self._signals.close(stream)
+
+    async def follow(
+        self, stream: Stream, expires_at: float | None
+    ) -> AsyncIterator[NotificationModel | StreamEnd | None]:
         """The user's new notifications as they are created; `None` is a heartbeat.
 
         Yields a heartbeat first (the stream is then listening), then each
         notification created after that, and a heartbeat after every
-        `sse_heartbeat_seconds` of silence. Ends when the process shuts down.
+        `sse_heartbeat_seconds` of silence. Ends with a `StreamEnd` when the token
+        expires (`expires_at`) or its login session ends — at once when this process
+        handled the logout, within `sse_poll_seconds` when another replica did — and
+        without one when the process shuts down. Closes the stream when it ends.
         """
         loop = asyncio.get_running_loop()
+        poll = self._settings.sse_poll_seconds
         # Ids are UUIDv7: start a little in the past so a notification whose id was
         # drawn before we connected but committed after is still found; those already
         # visible now are marked seen.
         watermark = _uuid7_floor(time.time() - 10)  # ids carry wall-clock time, not the module clock
-        with self._signals.listen(user_id) as wake:
-            seen = {n.id for n in await self._created_after(user_id, watermark)}
+        try:
+            seen = {n.id for n in await self._created_after(stream.user_id, watermark)}
             yield Heartbeat
             next_beat = loop.time() + self._settings.sse_heartbeat_seconds
+            next_session_check = loop.time() + poll
             while not self._signals.closed:
-                timeout = max(0.0, min(self._settings.sse_poll_seconds, next_beat - loop.time()))
+                # `exp` is wall-clock time, as the token verifier reads it.
+                left = math.inf if expires_at is None else expires_at - time.time()
+                timeout = max(0.0, min(poll, next_beat - loop.time(), left))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout)
-                wake.clear()
+                    await asyncio.wait_for(stream.wake.wait(), timeout)
+                stream.wake.clear()
                 if self._signals.closed:
                     return
-                for notification in await self._created_after(user_id, watermark):
+                if expires_at is not None and time.time() >= expires_at:
+                    yield StreamEnd("token_expired")
+                    return
+                if not stream.ended and stream.session_id is not None and loop.time() >= next_session_check:
+                    stream.ended = await self._session_ended(stream.session_id)
+                    next_session_check = loop.time() + poll
+                if stream.ended:
+                    yield StreamEnd("session_ended")
+                    return
+                for notification in await self._created_after(stream.user_id, watermark):
                     if notification.id not in seen:
                         seen.add(notification.id)
                         mark_hop(
@@ -296,6 +350,25 @@ class NotificationService:
                 if loop.time() >= next_beat:
                     yield Heartbeat
                     next_beat = loop.time() + self._settings.sse_heartbeat_seconds
+        finally:
+            self._signals.close(stream)
+
+    async def end_session(self, user_id: UUID, session_id: UUID) -> None:
+        """Auth ended a login session: remember it while its access tokens can still be
+        valid (replicas' streams look it up), and end this process's streams of it."""
+        now = self._clock.now()
+        async with self._uow.transaction() as tx:
+            if await tx.session.get(EndedSessionModel, session_id) is None:
+                tx.session.add(EndedSessionModel(session_id=session_id, user_id=user_id, ended_at=now))
+            # Older sessions' tokens have all expired: nothing can open a stream with them.
+            await tx.session.execute(
+                delete(EndedSessionModel).where(EndedSessionModel.ended_at < now - self._session_memory)
+            )
+            after_commit(tx.session, lambda: self._signals.end_session(user_id, session_id))
+
+    async def _session_ended(self, session_id: UUID) -> bool:
+        async with self._uow.read() as session:
+            return await session.get(EndedSessionModel, session_id) is not None
 
     async def _created_after(self, user_id: UUID, watermark: UUID) -> list[NotificationModel]:
         async with self._uow.read() as session:
@@ -318,4 +391,10 @@ def _money(cents: int, currency: str) -> str:
 
 
 def provide_notification_service(module: ModuleRuntime) -> NotificationService:
-    return NotificationService(module.uow, module.clock, module.config, provide_signals(module))
+    return NotificationService(
+        module.uow,
+        module.clock,
+        module.config,
+        provide_signals(module),
+        access_token_ttl_seconds=module.settings.access_token_ttl_seconds,
+    )

@@ -29,5 +29,6 @@ class NotificationSettings:
     webhook_poll_seconds: float = 1.0
     #: Comment line sent on idle SSE streams so proxies keep them open.
     sse_heartbeat_seconds: float = 15.0
-    #: SSE streams also look for notifications made by other replicas this often.
+    #: SSE streams also look for notifications made by other replicas this often (and
+    #: whether another replica learnt that the stream's login session ended).
     sse_poll_seconds: float = 2.0

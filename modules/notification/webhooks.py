@@ -332,4 +332,4 @@ async def deliver_webhooks(module: ModuleRuntime) -> None:
     try:
         await WebhookDeliverer(module.uow, module.clock, module.config, signals).run()
     finally:
-        signals.close()
+        signals.shut_down()
