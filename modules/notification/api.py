@@ -145,14 +145,15 @@ class NotificationController(Controller):
         description=(
             "Ends when the access token expires or its login session is logged out, with a last "
             '`end` event whose data is `{"reason": "token_expired" | "session_ended"}`: refresh '
-            "the token and reconnect."
+            "the token and reconnect. At most CTH_NOTIFICATION_SSE_MAX_STREAMS_PER_USER open "
+            "streams per user (per process); one more answers 429."
         ),
     )
     async def stream(self, principal: Principal, service: NotificationService) -> ServerSentEvent:
         stream = await service.open_stream(principal.user_id, principal.session_id, principal.expires_at)
         messages = _messages(service, stream, principal.expires_at)
         # A response whose body never starts (the client left first) never runs the
-        # generator's cleanup: close the stream when the generator is dropped, too.
+        # generator's cleanup: free the slot when the generator is dropped, too.
         weakref.finalize(messages, service.close_stream, stream)
         return ServerSentEvent(messages, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -4,6 +4,11 @@ and when the webhook deliverer has new work.
 A signal only says "look again": streams and the deliverer read the database, the
 source of truth, so a missed or doubled signal loses or repeats nothing, and
 notifications committed (or sessions ended) by another replica are found by a slower poll.
+
+The open streams are counted here too, per user: a process holds at most
+`CTH_NOTIFICATION_SSE_MAX_STREAMS_PER_USER` of one user's streams (each holds a
+connection and polls the database). With several notification processes the cap is
+per process.
 """
 
 from __future__ import annotations
@@ -13,9 +18,15 @@ from collections import defaultdict
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
+from cloudtaskhub.errors import TooManyRequests
 from cloudtaskhub.runtime import ModuleRuntime
 
-__all__ = ["Signals", "Stream", "provide_signals"]
+__all__ = ["Signals", "Stream", "TooManyStreams", "provide_signals"]
+
+
+class TooManyStreams(TooManyRequests):
+    template = "{limit} notification streams are already open for this user; close one first"
+    extensions = ("limit",)
 
 
 class Stream:
@@ -35,14 +46,23 @@ class Signals:
         self.deliveries = asyncio.Event()
         self.closed = False
 
-    def open(self, user_id: UUID, session_id: UUID | None) -> Stream:
-        """A new stream of `user_id`, signalled until `close`."""
+    def open(self, user_id: UUID, session_id: UUID | None, limit: int) -> Stream:
+        """Count a new stream of `user_id`; raises TooManyStreams when `limit` are open.
+
+        Synchronous on purpose: no other request can slip in between the count and the add.
+        """
+        streams = self._streams[user_id]
+        if len(streams) >= limit:
+            if not streams:
+                del self._streams[user_id]
+            # A slot frees when a stream closes: a client may try again soon.
+            raise TooManyStreams(limit=limit, retry_after=5)
         stream = Stream(user_id, session_id)
-        self._streams[user_id].add(stream)
+        streams.add(stream)
         return stream
 
     def close(self, stream: Stream) -> None:
-        """The stream ended. Idempotent."""
+        """The stream ended: its slot is free again. Idempotent."""
         streams = self._streams.get(stream.user_id)
         if streams is None:
             return

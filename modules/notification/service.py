@@ -286,13 +286,13 @@ class NotificationService:
     async def open_stream(self, user_id: UUID, session_id: UUID | None, expires_at: float | None) -> Stream:
         """Admit a new stream for a caller whose token is of `session_id` and valid until
         `expires_at` (Unix seconds). Raises NotAuthenticated when that token has expired or
-        its session has ended (a logout). The caller
+        its session has ended (a logout), TooManyStreams past the per-user cap. The caller
         must `close_stream` it (following it to the end does)."""
         if expires_at is not None and time.time() >= expires_at:
             raise NotAuthenticated(reason="token expired")
         if session_id is not None and await self._session_ended(session_id):
             raise NotAuthenticated(reason="session ended")
-        return self._signals.open(user_id, session_id)
+        return self._signals.open(user_id, session_id, self._settings.sse_max_streams_per_user)
 
     def close_stream(self, stream: Stream) -> None:
         self._signals.close(stream)
@@ -307,7 +307,7 @@ class NotificationService:
         `sse_heartbeat_seconds` of silence. Ends with a `StreamEnd` when the token
         expires (`expires_at`) or its login session ends — at once when this process
         handled the logout, within `sse_poll_seconds` when another replica did — and
-        without one when the process shuts down. Closes the stream when it ends.
+        without one when the process shuts down. Frees the stream's slot when it ends.
         """
         loop = asyncio.get_running_loop()
         poll = self._settings.sse_poll_seconds

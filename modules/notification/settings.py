@@ -32,3 +32,5 @@ class NotificationSettings:
     #: SSE streams also look for notifications made by other replicas this often (and
     #: whether another replica learnt that the stream's login session ended).
     sse_poll_seconds: float = 2.0
+    #: Streams one user may hold open in one process; one more answers 429.
+    sse_max_streams_per_user: int = 5

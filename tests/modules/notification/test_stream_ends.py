@@ -1,5 +1,6 @@
 """A live stream lives no longer than what admitted it: its access token (the stream
-ends at `exp`) and the token's login session (a logout ends it)."""
+ends at `exp`) and the token's login session (a logout ends it). And one user holds at
+most CTH_NOTIFICATION_SSE_MAX_STREAMS_PER_USER streams in a process."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.testing import ModuleHarness
+from cloudtaskhub.testing import TestUser as User
 from modules.auth import module as auth
 from modules.notification import module as notification
 from modules.notification.live import Signals
@@ -200,3 +202,67 @@ async def test_a_logout_handled_by_another_replica_ends_the_stream_at_its_next_p
         seen = await ended_by_server(opened)
 
     assert end_reason(seen) == "session_ended"
+
+
+# -- streams per user ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def capped(database_url: str, tmp_path) -> AsyncIterator[ModuleHarness]:  # type: ignore[no-untyped-def]
+    async with ModuleHarness(
+        [notification],
+        database_url=database_url,
+        data_dir=str(tmp_path),
+        environ={**ENVIRON, "CTH_NOTIFICATION_SSE_MAX_STREAMS_PER_USER": "2"},
+    ) as h:
+        yield h
+
+
+async def test_one_stream_past_the_per_user_cap_answers_429_and_closing_one_frees_a_slot(
+    capped: ModuleHarness,
+) -> None:
+    bob, alice = capped.user("bob@example.com"), capped.user("alice@example.com")
+
+    async with open_streams(capped) as open_:
+        first, second = await open_(bob.headers), await open_(bob.headers)
+        refused = await open_(bob.headers)
+        alices = await open_(alice.headers)
+        assert isinstance(first, Opened)
+        assert isinstance(second, Opened)
+        await first.response.aclose()  # the client goes away
+        reopened = await _open_within_deadline(open_, bob)
+
+    assert isinstance(refused, httpx.Response)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["limit"] == 2
+    assert "retry-after" in refused.headers
+    assert isinstance(alices, Opened)  # the cap is per user
+    assert isinstance(reopened, Opened)
+
+
+async def _open_within_deadline(open_: Any, user: User) -> Opened:
+    """The server frees a slot when it notices the client left: poll with a deadline."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        attempt = await open_(user.headers)
+        if isinstance(attempt, Opened):
+            return attempt
+        assert attempt.status_code == 429, attempt.text
+        assert time.monotonic() < deadline, "no slot freed after the stream was closed"
+        await asyncio.sleep(0.1)
+
+
+async def test_streams_that_ended_free_their_slots(capped: ModuleHarness) -> None:
+    expires_in = datetime.now(UTC) - capped.clock.now() + timedelta(seconds=2)
+    short = capped.user("bob@example.com", expires_in=expires_in)
+    bob = capped.user("bob@example.com", user_id=short.id)
+
+    async with open_streams(capped) as open_:
+        ending = [await open_(short.headers), await open_(short.headers)]
+        for opened in ending:
+            assert isinstance(opened, Opened)
+            await ended_by_server(opened)
+        after = await open_(bob.headers)
+
+    assert isinstance(after, Opened)
