@@ -55,6 +55,19 @@ def read_url(launcher: subprocess.Popen[str], timeout: float) -> str:
     raise AssertionError("the launcher printed no URL")
 
 
+def read_processes(launcher: subprocess.Popen[str], count: int) -> dict[str, tuple[str, str]]:
+    """The launcher's `module  app-url  metrics metrics-url/metrics  pid N` lines."""
+    assert launcher.stdout is not None
+    found: dict[str, tuple[str, str]] = {}
+    while len(found) < count:
+        line = launcher.stdout.readline()
+        assert line, "the launcher did not list every process"
+        match = re.match(r"\s+(\w+)\s+(http://\S+)\s+metrics (http://\S+)\s+pid \d+", line)
+        if match:
+            found[match[1]] = (match[2], match[3])
+    return found
+
+
 def test_dev_split_serves_through_traefik_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     launcher = subprocess.Popen(
         [CLI, "dev", "split", "--port", "0", "--run-dir", str(tmp_path)],
@@ -66,13 +79,22 @@ def test_dev_split_serves_through_traefik_and_ctrl_c_stops_every_process(tmp_pat
     started: set[int] = set()
     try:
         url = read_url(launcher, timeout=120)
+        processes = read_processes(launcher, 6)
         started = children_of(launcher.pid)
         status = httpx.get(f"{url}/api/v1/status", timeout=10)
+        # Each process's metrics on its own listener; its app port and Traefik have none.
+        scraped = {module: httpx.get(metrics, timeout=10) for module, (_, metrics) in processes.items()}
+        on_app_ports = {httpx.get(f"{app}/metrics", timeout=10).status_code for app, _ in processes.values()}
+        at_the_edge = httpx.get(f"{url}/metrics", timeout=10).status_code
 
         launcher.send_signal(signal.SIGINT)
         launcher.wait(timeout=90)
 
         assert status.status_code == 200
+        assert {module: r.status_code for module, r in scraped.items()} == dict.fromkeys(processes, 200)
+        assert all("cloudtaskhub_outbox_backlog" in r.text for r in scraped.values())
+        assert on_app_ports == {404}
+        assert at_the_edge == 404
         assert len(started) == 8  # broker, six modules, Traefik
         assert launcher.returncode == 0
         assert [pid for pid in started if running(pid)] == []
