@@ -56,6 +56,7 @@ REPLICAS = {
 CONVERGE_TIMEOUT = float(os.environ.get("SWARM_CONVERGE_TIMEOUT", "900"))
 STEADY_RATE = 20.0  # requests per second, mixed reads and writes
 TIMINGS: dict[str, float] = {}
+STARTED = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def log(message: str) -> None:
@@ -158,6 +159,9 @@ def engine_down() -> None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):  # our child: reap it, or it lingers
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    break
             os.kill(pid, 0)
             time.sleep(0.5)
     pid_file.unlink()
@@ -436,11 +440,17 @@ class SteadyClient(threading.Thread):
                     if write:
                         self.created.append(response.json()["id"])
                 else:
+                    at = time.strftime("%H:%M:%S", time.gmtime())
                     self.errors.append(
-                        f"{response.request.method} {response.request.url.path}: {response.status_code}"
+                        f"{at} {response.request.method} {response.request.url.path}: {response.status_code}"
                     )
             except httpx.HTTPError as error:
-                self.errors.append(f"{'POST' if write else 'GET'}: {type(error).__name__}: {error}")
+                try:
+                    where = f"{error.request.method} {error.request.url.path}"
+                except RuntimeError:  # no request attached
+                    where = "POST" if write else "GET"
+                at = time.strftime("%H:%M:%S", time.gmtime())
+                self.errors.append(f"{at} {where}: {type(error).__name__}: {error}")
             self.requests += 1
             n += 1
             next_at += 1 / STEADY_RATE
@@ -895,6 +905,10 @@ def integration() -> None:
 
 
 def down() -> None:
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        log("no Docker engine answers: nothing to remove")
+        (WORK / "dockerd.pid").unlink(missing_ok=True)
+        return
     if services():
         log(f"docker stack rm {STACK}")
         docker("stack", "rm", STACK)
@@ -939,12 +953,18 @@ def keep_logs() -> None:
     )
     for service in services():
         name = service["Spec"]["Name"]
-        output = subprocess.run(
-            ["docker", "service", "logs", "--timestamps", "--tail", "400", name],
-            capture_output=True,
-            text=True,
-        )
-        (logs / f"{name.removeprefix(f'{STACK}_')}.log").write_text(output.stdout + output.stderr)
+        # Everything since the run began (Traefik's access log names the task that served
+        # each request); `docker service logs` can hang on a busy engine, hence the timeout.
+        command = ["docker", "service", "logs", "--timestamps", "--since", STARTED, name]
+        try:
+            output = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            text = output.stdout + output.stderr
+        except subprocess.TimeoutExpired as expired:
+            partial: str | bytes = expired.stdout or ""
+            if isinstance(partial, bytes):
+                partial = partial.decode(errors="replace")
+            text = partial + "\n(docker service logs timed out)"
+        (logs / f"{name.removeprefix(f'{STACK}_')}.log").write_text(text)
     log(f"the failed run's task states and service logs: {logs}")
 
 
