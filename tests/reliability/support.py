@@ -31,6 +31,7 @@ from entrypoints.split import Child, SplitStack, free_port, start_server, wait_r
 
 __all__ = [
     "FAST",
+    "FAULT_TEST_TIMEOUT",
     "AllInOne",
     "Api",
     "Load",
@@ -54,6 +55,12 @@ PASSWORD = "correct horse battery staple"
 PROBLEM_JSON = "application/problem+json"
 #: How long an event may take from commit to a reader's view once every process is up.
 EVENTUALLY = 90.0
+#: pytest-timeout's guard for one fault test; the suite's default (120 s) is sized for unit
+#: tests. A fault test's own deadlines (the team formed, the load sent, a process restarted,
+#: then up to EVENTUALLY for every committed task to settle) add up to more than 120 s on a
+#: busy machine, and a guard that fires first kills the test inside a poll, before it can
+#: print its figures or say what is missing. This one only catches a hang.
+FAULT_TEST_TIMEOUT = 600
 
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = EVENTUALLY) -> T:

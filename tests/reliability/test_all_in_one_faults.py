@@ -16,9 +16,17 @@ import os
 import pytest
 
 from entrypoints.split import Child
-from tests.reliability.support import AllInOne, Api, Load, Team, eventually, run_broker_pause
+from tests.reliability.support import (
+    FAULT_TEST_TIMEOUT,
+    AllInOne,
+    Api,
+    Load,
+    Team,
+    eventually,
+    run_broker_pause,
+)
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(FAULT_TEST_TIMEOUT)]
 
 FULL = os.environ.get("CTH_RELIABILITY_FULL") == "1"
 

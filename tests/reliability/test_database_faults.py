@@ -18,9 +18,9 @@ import pytest
 
 from entrypoints.split import Child, grant_admin
 from tests.reliability.conftest import psql
-from tests.reliability.support import AllInOne, Api, Load, Outcomes, Team, eventually
+from tests.reliability.support import FAULT_TEST_TIMEOUT, AllInOne, Api, Load, Outcomes, Team, eventually
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(FAULT_TEST_TIMEOUT)]
 
 ADMIN = "admin-reliability@example.com"
 MODULES_WITH_ADMIN = ("auth", "projects", "billing", "notifications", "analytics")

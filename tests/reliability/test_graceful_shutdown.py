@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from entrypoints.split import Child, _venv_tool
-from tests.reliability.support import AllInOne, Api, Load, Team, eventually
+from tests.reliability.support import FAULT_TEST_TIMEOUT, AllInOne, Api, Load, Team, eventually
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(FAULT_TEST_TIMEOUT)]
 
 #: uvicorn's own limit (`timeout_graceful_shutdown`) is 20 s; the bus gets 10 s of it
 #: (`BUS_STOP_GRACE_SECONDS`) when the broker does not answer.

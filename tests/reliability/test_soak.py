@@ -107,8 +107,11 @@ class Mix:
 
 
 def _paced(url: str, mix: Mix, seconds: float, outcomes: Outcomes) -> None:
-    """Request n is due at start + n / RATE; WORKERS threads take the due ones in turn."""
+    """Request n is due at start + n / RATE; WORKERS threads take the due ones in turn
+    until `seconds` are over. A server that answers slower than RATE (a busy machine)
+    gets fewer requests in the same time, not a longer soak."""
     start = time.monotonic()
+    end = start + seconds
     total = int(seconds * RATE)
 
     def worker(first: int) -> None:
@@ -117,6 +120,8 @@ def _paced(url: str, mix: Mix, seconds: float, outcomes: Outcomes) -> None:
                 delay = start + n / RATE - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)  # pacing: a steady rate, not a wait for a state
+                elif time.monotonic() >= end:
+                    return
                 mix.run(n, outcomes, http)
 
     threads = [threading.Thread(target=worker, args=(w,)) for w in range(WORKERS)]
@@ -175,6 +180,8 @@ def run_soak(url: str, child: Child, metrics_url: str, seconds: float) -> dict[s
         "seconds": round(elapsed),
         "requests": outcomes.requests,
         "rate": round(outcomes.requests / elapsed, 1),
+        "target rate": RATE,
+        "load average": round(os.getloadavg()[0], 1),
         "failures": outcomes.requests - outcomes.ok,
         "p50 ms": p50,
         "p99 ms": p99,
@@ -196,8 +203,12 @@ def run_soak(url: str, child: Child, metrics_url: str, seconds: float) -> dict[s
 
 
 def _assert_healthy(figures: dict[str, Any], growth_allowed_mb: float) -> None:
+    # The rate reached is a figure, printed with the load average, not a pass mark: it
+    # measures how much CPU a shared machine leaves the server (README: 25/s at p50 18 ms;
+    # 9/s at p50 237 ms with a load average of 7 on 2 cores), and performance goes to
+    # bench/, never into timed assertions.
+    assert figures["requests"] > 0
     assert figures["failures"] == 0
-    assert figures["rate"] >= 0.9 * RATE
     growth = figures["rss last quarter MB"] - figures["rss first quarter MB"]
     assert growth < growth_allowed_mb, f"memory grew {growth:.1f} MB"
 

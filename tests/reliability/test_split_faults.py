@@ -14,9 +14,17 @@ import os
 import pytest
 
 from entrypoints.split import Child, SplitStack
-from tests.reliability.support import Api, Load, Team, eventually, restart_module, run_broker_pause
+from tests.reliability.support import (
+    FAULT_TEST_TIMEOUT,
+    Api,
+    Load,
+    Team,
+    eventually,
+    restart_module,
+    run_broker_pause,
+)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.timeout(FAULT_TEST_TIMEOUT)]
 
 FULL = os.environ.get("CTH_RELIABILITY_FULL") == "1"
 
