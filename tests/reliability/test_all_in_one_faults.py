@@ -22,6 +22,7 @@ from tests.reliability.support import (
     Api,
     Load,
     Team,
+    advancing,
     eventually,
     run_broker_pause,
 )
@@ -36,12 +37,12 @@ def _kill_and_restart_under_load(app: AllInOne, tasks: int) -> None:
     team = Team.form(api)
 
     with Load(app.url, lambda n, o, http: team.create_task(n, o, http)) as load:
-        eventually(lambda: load.outcomes.ok >= tasks // 3, "a third of the tasks", timeout=60)
+        advancing(lambda: load.outcomes.ok, tasks // 3, "a third of the tasks")
         app.child.kill()
         killed_at = load.issued
         eventually(lambda: load.issued >= killed_at + 10, "requests while the process is down", timeout=60)
         app.start()
-        eventually(lambda: load.outcomes.ok >= tasks, "the rest of the tasks after the restart", timeout=120)
+        advancing(lambda: load.outcomes.ok, tasks, "the rest of the tasks after the restart")
     print(f"all-in-one killed and restarted; {load.outcomes.summary()}")
 
     assert load.outcomes.dirty == []

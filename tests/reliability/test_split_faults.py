@@ -19,6 +19,7 @@ from tests.reliability.support import (
     Api,
     Load,
     Team,
+    advancing,
     eventually,
     restart_module,
     run_broker_pause,
@@ -50,10 +51,10 @@ def test_consumers_sigkilled_mid_stream_and_restarted_lose_and_double_nothing(
     team = Team.form(api)
 
     with Load(split_stack.url, lambda n, o, http: team.create_task(n, o, http), total=tasks) as load:
-        eventually(lambda: load.issued >= tasks // 3, "a third of the tasks", timeout=60)
+        advancing(lambda: load.issued, tasks // 3, "a third of the tasks")
         for module in ("notification", "analytics", "billing"):
             split_stack.servers[module].kill()
-        eventually(lambda: load.issued >= 2 * tasks // 3, "two thirds of the tasks", timeout=60)
+        advancing(lambda: load.issued, 2 * tasks // 3, "two thirds of the tasks")
         for module in ("notification", "analytics", "billing"):
             restart_module(split_stack, module)
         load.wait()
@@ -73,12 +74,12 @@ def test_the_publisher_sigkilled_mid_stream_and_restarted_loses_and_doubles_noth
     team = Team.form(api)
 
     with Load(split_stack.url, lambda n, o, http: team.create_task(n, o, http)) as load:
-        eventually(lambda: load.outcomes.ok >= tasks // 3, "a third of the tasks", timeout=60)
+        advancing(lambda: load.outcomes.ok, tasks // 3, "a third of the tasks")
         split_stack.servers["project"].kill()
         killed_at = load.issued
         eventually(lambda: load.issued >= killed_at + 20, "requests while the project process is down", 60)
         restart_module(split_stack, "project")
-        eventually(lambda: load.outcomes.ok >= tasks, "the rest of the tasks after the restart", timeout=120)
+        advancing(lambda: load.outcomes.ok, tasks, "the rest of the tasks after the restart")
     print(f"project process killed and restarted; {load.outcomes.summary()}")
 
     assert load.outcomes.dirty == []
