@@ -125,6 +125,19 @@ async def test_an_expired_token_opens_no_stream_even_within_the_verifiers_leeway
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_a_stream_ends_without_an_end_event_when_the_process_is_told_to_stop(
+    harness: ModuleHarness,
+) -> None:
+    bob = harness.user("bob@example.com")
+
+    async with open_streams(harness) as open_:
+        opened = await open_(bob.headers)
+        harness.runtime.request_stop()  # SIGTERM: the server waits for open streams to end
+        seen = await ended_by_server(opened)
+
+    assert [event for event in seen if "event" in event] == []  # not the token's or the session's end
+
+
 # -- session ended (logout) ----------------------------------------------------------
 
 
