@@ -114,6 +114,17 @@ async def test_an_older_period_does_not_restart_the_count(harness, alice, apollo
     assert (await post_task(harness, alice, apollo)).status_code == 403
 
 
+async def test_tasks_created_before_billings_first_event_count_in_its_period(harness, alice, apollo):  # type: ignore[no-untyped-def]
+    # The owner created tasks before billing's first word about them arrived (a slow
+    # consumer): that event names the period those tasks belong to, it does not start one.
+    for _ in range(2):
+        await create_task(harness, alice, apollo)
+
+    await subscribe(harness, alice, "free", projects=3, tasks=3)
+
+    assert [(await post_task(harness, alice, apollo)).status_code for _ in range(2)] == [201, 403]
+
+
 async def test_creates_racing_for_the_last_slot_let_exactly_one_through(harness, alice, apollo):  # type: ignore[no-untyped-def]
     await subscribe(harness, alice, "free", projects=3, tasks=3)
     for _ in range(2):

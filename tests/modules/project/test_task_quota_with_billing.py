@@ -70,3 +70,23 @@ async def test_free_limit_then_upgrade_then_a_new_period(harness, alice):  # typ
 
     assert await post_task(harness, alice, apollo) == 201
     assert (await harness.get(f"{API}/billing/usage", user=alice)).json()["tasks_created"] == 1
+
+
+async def test_a_plan_change_after_a_renewal_keeps_the_renewed_periods_count(harness, alice):  # type: ignore[no-untyped-def]
+    # Billing's renewal moves the period on (one restart of the count); every later event
+    # of that same period, here an upgrade and a downgrade, must leave the count alone.
+    apollo = (await create_project(harness, alice))["id"]
+    harness.clock.set(DEC_1)  # type: ignore[attr-defined]
+    await provide_billing_service(harness.runtime.module("billing")).close_period()
+    await harness.settle()
+    for n in range(100):
+        await create_task(harness, alice, apollo, title=f"Task {n}")
+
+    await harness.put(f"{API}/billing/subscription", json={"plan": "pro"}, user=alice)
+    await harness.put(f"{API}/billing/subscription", json={"plan": "free"}, user=alice)
+    refused = await harness.post(f"{API}/projects/{apollo}/tasks", json={"title": "101"}, user=alice)
+
+    assert refused.status_code == 403, refused.text
+    assert (refused.json()["plan"], refused.json()["limit"]) == ("free", 100)
+    assert refused.json()["period_end"] == "2027-01-01T00:00:00Z"  # the renewed period's end
+    assert (await harness.get(f"{API}/billing/usage", user=alice)).json()["tasks_created"] == 100
