@@ -20,9 +20,9 @@ from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.memory import InProcessBus
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.testing import test_settings as settings_for_tests
-from tests.conftest import POSTGRES_URL, reset_postgres
 from tests.kernel.spine import Handled, consumer_module, publisher_module, record_pings
 from tests.support.kafka import wait_for
+from tests.support.postgres import requires_postgres, reset_postgres
 
 
 class _SlowFlakyBroker:
@@ -64,13 +64,10 @@ class _SlowFlakyBroker:
 
 @pytest.mark.integration
 async def test_three_relays_of_one_module_keep_every_keys_commit_order(tmp_path: Path) -> None:
-    if not POSTGRES_URL:
-        pytest.skip("CTH_TEST_DATABASE_URL not set")
-    await reset_postgres(POSTGRES_URL)
+    url = requires_postgres()
+    await reset_postgres(url)
     broker = _SlowFlakyBroker()
-    settings = settings_for_tests(
-        POSTGRES_URL, str(tmp_path), outbox_batch_size=10, outbox_poll_interval_seconds=0.02
-    )
+    settings = settings_for_tests(url, str(tmp_path), outbox_batch_size=10, outbox_poll_interval_seconds=0.02)
     replicas = [Runtime([publisher_module("pub")], settings, bus=broker) for _ in range(3)]
     for replica in replicas:
         await replica.start(background=False)

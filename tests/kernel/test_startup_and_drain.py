@@ -24,7 +24,7 @@ from cloudtaskhub import testing
 from cloudtaskhub.runtime import Runtime
 from entrypoints.split import free_port, start_server, wait_ready, wait_until
 from modules.auth import module as auth
-from tests.conftest import POSTGRES_URL, requires_postgres
+from tests.support.postgres import POSTGRES_URL, requires_postgres
 
 #: uvicorn re-raises the signal it caught once it has shut down cleanly.
 CLEAN_EXIT = (0, -signal.SIGTERM)
@@ -175,7 +175,7 @@ async def test_replicas_that_start_together_migrate_one_after_the_other() -> Non
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from cloudtaskhub.db.migrations import upgrade
-    from tests.conftest import reset_postgres
+    from tests.support.postgres import reset_postgres
 
     await reset_postgres(POSTGRES_URL)
     engines = [create_async_engine(POSTGRES_URL) for _ in range(3)]

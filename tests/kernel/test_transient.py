@@ -19,16 +19,15 @@ from cloudtaskhub.events.dispatcher import is_transient
 from cloudtaskhub.events.memory import InProcessBus
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.testing import test_settings as settings_for_tests
-from tests.conftest import POSTGRES_URL, reset_postgres
 from tests.kernel.spine import Handled, consumer_module, publisher_module, record_pings
+from tests.support.postgres import requires_postgres, reset_postgres
 
 
 @pytest.fixture
 async def postgres() -> AsyncIterator[AsyncEngine]:
-    if not POSTGRES_URL:
-        pytest.skip("CTH_TEST_DATABASE_URL not set")
-    await reset_postgres(POSTGRES_URL)
-    engine = create_async_engine(POSTGRES_URL, pool_size=4, max_overflow=0, pool_timeout=0.2)
+    url = requires_postgres()
+    await reset_postgres(url)
+    engine = create_async_engine(url, pool_size=4, max_overflow=0, pool_timeout=0.2)
     async with engine.begin() as connection:
         await connection.execute(text("CREATE TABLE account (id int PRIMARY KEY, balance int)"))
         await connection.execute(text("INSERT INTO account VALUES (1, 0), (2, 0)"))
