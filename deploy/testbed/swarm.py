@@ -115,8 +115,14 @@ def engine_up() -> None:
         driver = storage_driver()
         log(f"no Docker engine answers: starting dockerd --storage-driver={driver} (stopped again by `down`)")
         with open(WORK / "dockerd.log", "ab") as output:
+            # The engine, containerd, the shims and the Swarm agent run on the host beside
+            # everything else; on a busy machine they starved (measured: the agent's
+            # heartbeat to its own manager timed out, so Swarm restarted the global Traefik
+            # task mid-update; health-check execs timed out, so healthy tasks were killed).
+            # A higher priority for them (SWARM_ENGINE_NICE, -10) costs nothing when idle.
+            nice = os.environ.get("SWARM_ENGINE_NICE", "-10")
             daemon = subprocess.Popen(
-                ["dockerd", f"--storage-driver={driver}"],
+                ["nice", "-n", nice, "dockerd", f"--storage-driver={driver}"],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
