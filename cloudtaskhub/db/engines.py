@@ -7,14 +7,22 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.util import await_only
 
 from cloudtaskhub.db.loop_reader import LoopReader, loop_reader_for
 
-__all__ = ["READ_ONLY", "Databases", "is_postgres", "is_sqlite"]
+__all__ = ["READ_ONLY", "Databases", "dialect_insert", "is_postgres", "is_sqlite"]
 
 #: Connection execution option marking a transaction that only reads.
 READ_ONLY = "cloudtaskhub_read_only"
@@ -29,6 +37,22 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def dialect_insert(
+    bind: AsyncSession | AsyncConnection | AsyncEngine, table: TableClause | type[Any]
+) -> postgresql.Insert | sqlite.Insert:
+    """`INSERT INTO table` in the SQL dialect `bind` speaks, for its ON CONFLICT clauses
+    (`on_conflict_do_nothing`, `on_conflict_do_update`): the generic `insert` has none.
+
+    Raises NotImplementedError on a dialect other than the two the kernel runs on.
+    """
+    dialect = (bind.get_bind() if isinstance(bind, AsyncSession) else bind).dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no INSERT ... ON CONFLICT for the {dialect} dialect")
 
 
 def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:

@@ -29,12 +29,12 @@ from uuid import UUID
 
 from opentelemetry import propagate, trace
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.context import correlation_id
+from cloudtaskhub.db.engines import dialect_insert
 from cloudtaskhub.events.envelope import DecodeError, Envelope, decode_data
 from cloudtaskhub.events.transient import is_transient
 from cloudtaskhub.metrics import (
@@ -322,16 +322,7 @@ class Dispatcher:
         """Insert the inbox row; False when this consumer already handled the event."""
         inbox = self._runtime.tables.inbox
         values = {"event_id": envelope.id, "type": envelope.type, "handled_at": self._runtime.clock.now()}
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - other dialects: check then insert
-            found = await session.scalar(select(inbox.c.event_id).where(inbox.c.event_id == envelope.id))
-            if found is not None:
-                return False
-            statement = inbox.insert().values(values)
+        statement = dialect_insert(session, inbox).values(values).on_conflict_do_nothing()
         result = cast(CursorResult[Any], await session.execute(statement))
         return bool(result.rowcount)
 
@@ -341,13 +332,7 @@ class Dispatcher:
         now = self._runtime.clock.now()
         unique = {envelope.id: envelope.type for envelope in envelopes}
         values = [{"event_id": id_, "type": type_, "handled_at": now} for id_, type_ in unique.items()]
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(inbox).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(inbox).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - other dialects: one at a time
-            return {e.id for e in envelopes if await self._claim(session, e)}
+        statement = dialect_insert(session, inbox).values(values).on_conflict_do_nothing()
         return set((await session.scalars(statement.returning(inbox.c.event_id))).all())
 
     async def _dead_letter(self, envelope: Envelope, error: str, attempts: int) -> None:

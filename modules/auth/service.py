@@ -16,12 +16,10 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, case, literal, null, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import UnitOfWork
+from cloudtaskhub.db import UnitOfWork, dialect_insert
 from cloudtaskhub.errors import Conflict, NotAuthenticated, NotFound, TooManyRequests
 from cloudtaskhub.runtime import ModuleRuntime
 from cloudtaskhub.security import ALGORITHM, KeyStore
@@ -302,8 +300,7 @@ class AuthService:
         lock_at_first = literal(lock_until, locked_until_type) if maximum <= 1 else null()
         expired = and_(table.c.locked_until.is_not(None), table.c.locked_until <= now)
         async with self._uow.transaction() as tx:
-            insert = pg_insert if tx.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            statement = insert(table).values(
+            statement = dialect_insert(tx.session, table).values(
                 key=key, failures=1, locked_until=lock_until if maximum <= 1 else None, last_failure_at=now
             )
             statement = statement.on_conflict_do_update(

@@ -8,13 +8,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import Transaction, UnitOfWork
+from cloudtaskhub.db import Transaction, UnitOfWork, dialect_insert
 from cloudtaskhub.errors import Conflict, NotFound, PreconditionFailed, RuleViolated
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.billing.contracts import InvoiceIssued, PlanLimits, SubscriptionChanged
@@ -448,11 +447,7 @@ async def _next_invoice_number(session: AsyncSession, year: int) -> str:
 
 async def _insert_ignore(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> None:
     """INSERT, doing nothing when the primary/unique key exists (redelivered facts)."""
-    dialect = session.bind.dialect.name
-    if dialect == "postgresql":
-        await session.execute(postgresql.insert(model).values(values).on_conflict_do_nothing())
-    else:
-        await session.execute(sqlite.insert(model).values(values).on_conflict_do_nothing())
+    await session.execute(dialect_insert(session, model).values(values).on_conflict_do_nothing())
 
 
 def provide_billing_service(module: ModuleRuntime) -> BillingService:

@@ -15,9 +15,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudtaskhub.db import dialect_insert
 from modules.project.errors import TaskLimitReached
 from modules.project.models import PlanLimitsModel
 from modules.project.service._access import FREE_LIMITS
@@ -32,8 +32,7 @@ _T = PlanLimitsModel.__table__
 
 def _insert(session: AsyncSession, user_id: UUID, tasks_created: int) -> Any:
     """An INSERT of the free plan's row, in the session's SQL dialect (for its upsert clauses)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(_T).values(
+    return dialect_insert(session, _T).values(
         user_id=user_id,
         plan=FREE_LIMITS.plan,
         projects=FREE_LIMITS.projects,
