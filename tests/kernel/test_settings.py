@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from cloudtaskhub.db import Databases
 from cloudtaskhub.db.engines import READ_ONLY
 from cloudtaskhub.settings import SettingsError, load_settings
+from cloudtaskhub.testing import ModuleHarness
 from entrypoints.cli import main
 
 
@@ -22,6 +24,8 @@ from entrypoints.cli import main
         ("CTH_OUTBOX_POLL_INTERVAL_SECONDS", "0", "a number greater than 0"),
         ("CTH_BUS_LANES", "many", "an integer"),
         ("CTH_BUS", "rabbit", "one of memory, kafka"),
+        ("CTH_METRICS_PORT", "70000", "a TCP port"),
+        ("CTH_METRICS_PORT", "-1", "a TCP port"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, expected: str) -> None:
@@ -52,3 +56,18 @@ async def test_every_sqlite_connection_gets_the_configured_page_cache(tmp_path: 
         await databases.dispose()
 
     assert sizes == [-kib, -kib]  # negative: KiB rather than pages
+
+
+async def test_a_taken_metrics_port_stops_the_start_naming_the_variable(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        harness = ModuleHarness(
+            [],
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'db'}",
+            data_dir=str(tmp_path),
+            metrics_port=taken.getsockname()[1],
+        )
+        with pytest.raises(OSError, match="CTH_METRICS_PORT"):
+            await harness.runtime.start()
+        await harness.runtime.stop()
