@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -164,7 +165,9 @@ class Dispatcher:
                     )
                     for item in items:
                         EVENTS_RETRIED.labels(self.module, item.envelope.type).inc()
-                    await asyncio.sleep(self.backoff(min(attempt, 8)))
+                    # Jittered: two lanes' batches that deadlocked on PostgreSQL (each holds
+                    # a row the other's next event wants) must not meet again in step.
+                    await asyncio.sleep(self.backoff(min(attempt, 8)) * random.uniform(0.5, 1.5))  # noqa: S311
                     continue
                 log.warning(
                     "batch of %d for %s failed outside its handlers (%s: %s); handling each alone",

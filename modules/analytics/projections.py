@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.events.contract import Event
@@ -102,60 +103,91 @@ async def _add_member(session: AsyncSession, project_id: UUID, user_id: UUID, ro
         member.role = role
 
 
-async def _task(session: AsyncSession, task_id: UUID, project_id: UUID) -> tuple[TaskModel, bool]:
-    """The task's row, created empty (status todo) when this is the first we hear of it."""
-    task = await session.get(TaskModel, task_id)
-    if task is not None:
-        return task, False
-    task = TaskModel(task_id=task_id, project_id=project_id, status="todo")
-    session.add(task)
-    return task, True
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite spell them alike)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+# Task events are the hot path (every create, assignment and status change): each is a
+# statement or two on the task's row, never an ORM object loaded and flushed. Rows may
+# exist already (a later event of the task came first) or not; the upserts below give
+# the same result either way, as `rebuild` replays them too.
+
+
+async def _upsert_task(
+    session: AsyncSession, task_id: UUID, project_id: UUID, changes: dict[str, Any]
+) -> None:
+    """Apply `changes` to the task's row, created empty (status todo) if this is the first we hear of it."""
+    row = {"task_id": task_id, "project_id": project_id, "status": "todo", **changes}
+    statement = _insert(session, TaskModel).values(row)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[TaskModel.task_id], set_={name: statement.excluded[name] for name in changes}
+        )
+    )
 
 
 async def _task_created(session: AsyncSession, e: TaskCreated, o: Occurrence) -> None:
-    task, new = await _task(session, e.task_id, e.project_id)
-    task.created_at = o.time
-    task.created_day = o.time.date()
-    task.due_date = e.due_date
-    if new:  # a later event (status, assignee) that came first has the last word
-        task.assignee_id = e.assignee_id
-        if e.status == DONE:
-            _complete(session, task, o, e.creator_id)
-        else:
-            task.status = e.status
-    elif task.done_at is not None:
-        task.lead_time_seconds = (task.done_at - o.time).total_seconds()
+    created = {"created_at": o.time, "created_day": o.time.date(), "due_date": e.due_date}
+    done = e.status == DONE
+    row = {
+        "task_id": e.task_id,
+        "project_id": e.project_id,
+        "assignee_id": e.assignee_id,
+        "status": e.status,
+        # Created done: completed at creation, lead time 0.
+        "done_at": o.time if done else None,
+        "lead_time_seconds": 0.0 if done else None,
+        **created,
+    }
+    statement = _insert(session, TaskModel).values(row).on_conflict_do_nothing()
+    inserted = await session.scalar(statement.returning(TaskModel.task_id))
+    if inserted is not None:
+        if done:
+            await _add_completion(session, e.task_id, e.project_id, e.creator_id, o)
+        return
+    # A later event (status, assignee) came first and has the last word on those;
+    # the lead time counts from this creation.
+    done_at = await session.scalar(
+        update(TaskModel).where(TaskModel.task_id == e.task_id).values(created).returning(TaskModel.done_at)
+    )
+    if done_at is not None:
+        await session.execute(
+            update(TaskModel)
+            .where(TaskModel.task_id == e.task_id)
+            .values(lead_time_seconds=(done_at - o.time).total_seconds())
+        )
 
 
 async def _task_assigned(session: AsyncSession, e: TaskAssigned, o: Occurrence) -> None:
-    task, _ = await _task(session, e.task_id, e.project_id)
-    task.assignee_id = e.assignee_id
+    await _upsert_task(session, e.task_id, e.project_id, {"assignee_id": e.assignee_id})
 
 
 async def _task_unassigned(session: AsyncSession, e: TaskUnassigned, o: Occurrence) -> None:
-    task, _ = await _task(session, e.task_id, e.project_id)
-    task.assignee_id = None
+    await _upsert_task(session, e.task_id, e.project_id, {"assignee_id": None})
 
 
 async def _task_status_changed(session: AsyncSession, e: TaskStatusChanged, o: Occurrence) -> None:
-    task, _ = await _task(session, e.task_id, e.project_id)
-    if e.new == DONE:
-        _complete(session, task, o, e.changed_by)
+    if e.new != DONE:
+        changes: dict[str, Any] = {"status": e.new, "done_at": None, "lead_time_seconds": None}
+        await _upsert_task(session, e.task_id, e.project_id, changes)
         return
-    task.status = e.new
-    task.done_at = None
-    task.lead_time_seconds = None
+    created_at = await session.scalar(select(TaskModel.created_at).where(TaskModel.task_id == e.task_id))
+    lead = (o.time - created_at).total_seconds() if created_at is not None else None
+    changes = {"status": DONE, "done_at": o.time, "lead_time_seconds": lead}
+    await _upsert_task(session, e.task_id, e.project_id, changes)
+    await _add_completion(session, e.task_id, e.project_id, e.changed_by, o)
 
 
-def _complete(session: AsyncSession, task: TaskModel, o: Occurrence, by: UUID) -> None:
-    task.status = DONE
-    task.done_at = o.time
-    task.lead_time_seconds = (o.time - task.created_at).total_seconds() if task.created_at else None
-    session.add(
-        CompletionModel(
+async def _add_completion(
+    session: AsyncSession, task_id: UUID, project_id: UUID, by: UUID, o: Occurrence
+) -> None:
+    await session.execute(
+        insert(CompletionModel).values(
             event_id=o.event_id,
-            task_id=task.task_id,
-            project_id=task.project_id,
+            task_id=task_id,
+            project_id=project_id,
             user_id=by,
             completed_at=o.time,
             day=o.time.date(),
@@ -164,8 +196,7 @@ def _complete(session: AsyncSession, task: TaskModel, o: Occurrence, by: UUID) -
 
 
 async def _task_deleted(session: AsyncSession, e: TaskDeleted, o: Occurrence) -> None:
-    task, _ = await _task(session, e.task_id, e.project_id)
-    task.deleted_at = o.time
+    await _upsert_task(session, e.task_id, e.project_id, {"deleted_at": o.time})
 
 
 async def _no_projection(session: AsyncSession, e: Event, o: Occurrence) -> None:
@@ -214,11 +245,15 @@ def _actor(event: Event) -> UUID | None:
 
 
 async def _record_activity(session: AsyncSession, user_id: UUID, time: datetime) -> None:
-    activity = await session.get(ActivityModel, user_id)
-    if activity is None:
-        session.add(ActivityModel(user_id=user_id, last_event_at=time))
-    elif activity.last_event_at < time:
-        activity.last_event_at = time
+    """The user's latest activity: kept when a later one is known already."""
+    statement = _insert(session, ActivityModel).values(user_id=user_id, last_event_at=time)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ActivityModel.user_id],
+            set_={"last_event_at": statement.excluded.last_event_at},
+            where=ActivityModel.last_event_at < statement.excluded.last_event_at,
+        )
+    )
 
 
 def contract_for(type_: str) -> type[Event] | None:

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, delete, func, select, text
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
@@ -113,8 +113,8 @@ class AnalyticsService:
         Exactly once per event id: the dispatcher's inbox row shares this transaction.
         """
         async with self._uow.transaction() as tx:
-            tx.session.add(
-                EventLogModel(
+            await tx.session.execute(
+                insert(EventLogModel).values(
                     event_id=envelope.id,
                     type=envelope.type,
                     source=envelope.source,

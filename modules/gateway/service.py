@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, bindparam, delete, func, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
@@ -185,47 +186,57 @@ class DashboardService:
 
     # -- tasks ---------------------------------------------------------------------
 
+    # Task events are the hot path: one upsert each, no ORM object loaded.
+
     async def track_task(
         self, task_id: UUID, project_id: UUID, assignee_id: UUID | None, status: str
     ) -> None:
         """A task was created; a row made by a later event that came first keeps its values."""
         async with self._uow.transaction() as tx:
-            if await tx.session.get(TaskModel, task_id) is None:
-                tx.session.add(
-                    TaskModel(task_id=task_id, project_id=project_id, assignee_id=assignee_id, status=status)
-                )
+            row = {"task_id": task_id, "project_id": project_id, "assignee_id": assignee_id, "status": status}
+            await tx.session.execute(_insert(self._uow, TaskModel).values(row).on_conflict_do_nothing())
 
     async def assign_task(self, task_id: UUID, project_id: UUID, assignee_id: UUID | None) -> None:
-        async with self._uow.transaction() as tx:
-            task = await _task(tx.session, task_id, project_id)
-            task.assignee_id = assignee_id
+        await self._upsert_task(task_id, project_id, assignee_id=assignee_id)
 
     async def change_task_status(self, task_id: UUID, project_id: UUID, status: str) -> None:
+        await self._upsert_task(task_id, project_id, status=status)
+
+    async def _upsert_task(self, task_id: UUID, project_id: UUID, **changes: Any) -> None:
+        """Set `changes` on the task's row; created (todo, unassigned) when a later event came first."""
+        row = {"task_id": task_id, "project_id": project_id, "assignee_id": None, "status": "todo", **changes}
+        statement = _insert(self._uow, TaskModel).values(row)
         async with self._uow.transaction() as tx:
-            task = await _task(tx.session, task_id, project_id)
-            task.status = status
+            await tx.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[TaskModel.task_id],
+                    set_={name: statement.excluded[name] for name in changes},
+                )
+            )
 
     async def forget_task(self, task_id: UUID, project_id: UUID) -> None:
-        async with self._uow.transaction() as tx:
-            task = await _task(tx.session, task_id, project_id)
-            task.deleted = True
+        await self._upsert_task(task_id, project_id, deleted=True)
 
     # -- notifications ---------------------------------------------------------------
 
     async def count_notification(self, notification_id: UUID, user_id: UUID) -> None:
+        row = {"notification_id": notification_id, "user_id": user_id, "read": False}
         async with self._uow.transaction() as tx:
-            if await tx.session.get(NotificationModel, notification_id) is None:
-                tx.session.add(
-                    NotificationModel(notification_id=notification_id, user_id=user_id, read=False)
-                )
+            await tx.session.execute(
+                _insert(self._uow, NotificationModel).values(row).on_conflict_do_nothing()
+            )
 
     async def mark_notification_read(self, notification_id: UUID, user_id: UUID) -> None:
+        """Read before we heard it was created: remembered as read."""
+        statement = _insert(self._uow, NotificationModel).values(
+            notification_id=notification_id, user_id=user_id, read=True
+        )
         async with self._uow.transaction() as tx:
-            row = await tx.session.get(NotificationModel, notification_id)
-            if row is None:  # read before we heard it was created: remember it as read
-                tx.session.add(NotificationModel(notification_id=notification_id, user_id=user_id, read=True))
-            else:
-                row.read = True
+            await tx.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[NotificationModel.notification_id], set_={"read": True}
+                )
+            )
 
     # -- reading -------------------------------------------------------------------
 
@@ -279,12 +290,9 @@ async def _join(session: AsyncSession, project_id: UUID, user_id: UUID) -> None:
         session.add(MembershipModel(project_id=project_id, user_id=user_id))
 
 
-async def _task(session: AsyncSession, task_id: UUID, project_id: UUID) -> TaskModel:
-    task = await session.get(TaskModel, task_id)
-    if task is None:  # a later event of the task came first
-        task = TaskModel(task_id=task_id, project_id=project_id, assignee_id=None, status="todo")
-        session.add(task)
-    return task
+def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
+    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite spell them alike)."""
+    return (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(model)
 
 
 def provide_dashboard_service(module: ModuleRuntime) -> DashboardService:

@@ -10,9 +10,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock, new_id
@@ -113,12 +115,12 @@ class NotificationService:
             if await tx.session.get(ProjectModel, project_id) is None:
                 tx.session.add(ProjectModel(project_id=project_id, owner_id=owner_id, name=name))
 
+    # Task events are the hot path: Core statements, no ORM object loaded.
+
     async def remember_task(self, task_id: UUID, project_id: UUID, creator_id: UUID, title: str) -> None:
+        row = {"task_id": task_id, "project_id": project_id, "creator_id": creator_id, "title": title}
         async with self._uow.transaction() as tx:
-            if await tx.session.get(TaskModel, task_id) is None:
-                tx.session.add(
-                    TaskModel(task_id=task_id, project_id=project_id, creator_id=creator_id, title=title)
-                )
+            await tx.session.execute(_insert(self._uow, TaskModel).values(row).on_conflict_do_nothing())
 
     async def notify_task_assigned(
         self, task_id: UUID, assignee_id: UUID, assigned_by: UUID, cause: Cause
@@ -127,10 +129,11 @@ class NotificationService:
         if assignee_id == assigned_by:
             return
         async with self._uow.transaction() as tx:
-            task = await tx.session.get(TaskModel, task_id)
-            body = task.title if task else ""
+            title = await tx.session.scalar(select(TaskModel.title).where(TaskModel.task_id == task_id))
             await self._create(
-                tx, [_Draft(assignee_id, "task_assigned", "You were assigned a task", body, task_id)], cause
+                tx,
+                [_Draft(assignee_id, "task_assigned", "You were assigned a task", title or "", task_id)],
+                cause,
             )
 
     async def notify_task_done(
@@ -144,10 +147,16 @@ class NotificationService:
     ) -> None:
         """Tell the project owner and the task creator (once each), never the person who did it."""
         async with self._uow.transaction() as tx:
-            task = await tx.session.get(TaskModel, task_id)
-            project = await tx.session.get(ProjectModel, project_id)
+            task = (
+                await tx.session.execute(
+                    select(TaskModel.title, TaskModel.creator_id).where(TaskModel.task_id == task_id)
+                )
+            ).one_or_none()
+            if owner_id is None:
+                owner_id = await tx.session.scalar(
+                    select(ProjectModel.owner_id).where(ProjectModel.project_id == project_id)
+                )
             creator_id = creator_id or (task.creator_id if task else None)
-            owner_id = owner_id or (project.owner_id if project else None)
             recipients = dict.fromkeys(u for u in (owner_id, creator_id) if u is not None and u != changed_by)
             title = task.title if task else ""
             drafts = [
@@ -192,44 +201,57 @@ class NotificationService:
             await self._create(tx, [draft], cause)
 
     async def _create(self, tx: Transaction, drafts: Sequence[_Draft], cause: Cause) -> None:
+        if not drafts:
+            return
         now = self._clock.now()
-        for draft in drafts:
-            notification = NotificationModel(
-                id=new_id(),
-                user_id=draft.user_id,
-                kind=draft.kind,
-                title=draft.title[:200],
-                body=draft.body,
-                subject_id=draft.subject_id,
-                created_at=now,
-                read_at=None,
-                traceparent=current_traceparent(),
+        traceparent = current_traceparent()
+        rows = [
+            {
+                "id": new_id(),
+                "user_id": draft.user_id,
+                "kind": draft.kind,
+                "title": draft.title[:200],
+                "body": draft.body,
+                "subject_id": draft.subject_id,
+                "created_at": now,
+                "read_at": None,
+                "traceparent": traceparent,
+            }
+            for draft in drafts
+        ]
+        await tx.session.execute(insert(NotificationModel).values(rows))
+        users = {draft.user_id for draft in drafts}
+        webhooks = (
+            await tx.session.execute(
+                select(WebhookModel.id, WebhookModel.user_id, WebhookModel.event_types).where(
+                    WebhookModel.user_id.in_(users)
+                )
             )
-            tx.session.add(notification)
+        ).all()
+        deliveries = []
+        for row, draft in zip(rows, drafts, strict=True):
             await tx.record(
-                NotificationCreated(notification_id=notification.id, user_id=draft.user_id, kind=draft.kind)
-            )
-            webhooks = await tx.session.scalars(
-                select(WebhookModel).where(WebhookModel.user_id == draft.user_id)
+                NotificationCreated(notification_id=row["id"], user_id=draft.user_id, kind=draft.kind)
             )
             for webhook in webhooks:
-                if draft.kind in webhook.event_types:
-                    tx.session.add(
-                        DeliveryModel(
-                            id=new_id(),
-                            webhook_id=webhook.id,
-                            event_id=cause.event_id,
-                            event_type=cause.event_type,
-                            payload=cause.cloudevent,
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                            created_at=now,
-                        )
+                if webhook.user_id == draft.user_id and draft.kind in webhook.event_types:
+                    deliveries.append(
+                        {
+                            "id": new_id(),
+                            "webhook_id": webhook.id,
+                            "event_id": cause.event_id,
+                            "event_type": cause.event_type,
+                            "payload": cause.cloudevent,
+                            "status": "pending",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                        }
                     )
-                    after_commit(tx.session, self._signals.deliveries.set)
             after_commit(tx.session, lambda user=draft.user_id: self._signals.notify(user))
-        await tx.session.flush()
+        if deliveries:
+            await tx.session.execute(insert(DeliveryModel).values(deliveries))
+            after_commit(tx.session, self._signals.deliveries.set)
 
     # -- the caller's notifications ----------------------------------------
 
@@ -388,6 +410,11 @@ def _uuid7_floor(unix_seconds: float) -> UUID:
 def _money(cents: int, currency: str) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d} {currency}"
+
+
+def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
+    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite spell them alike)."""
+    return (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(model)
 
 
 def provide_notification_service(module: ModuleRuntime) -> NotificationService:

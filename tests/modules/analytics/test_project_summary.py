@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from modules.project.contracts import MemberAdded, MemberRemoved, TaskDeleted
-from tests.modules.analytics.factories import create_project, create_task, move
+from modules.project.contracts import MemberAdded, MemberRemoved, TaskAssigned, TaskCreated, TaskDeleted
+from tests.modules.analytics.factories import create_project, create_task, move, new_id
 
 
 async def test_summary_counts_tasks_by_status(harness):  # type: ignore[no-untyped-def]
@@ -132,3 +132,30 @@ async def test_summary_needs_a_token(harness):  # type: ignore[no-untyped-def]
     response = await harness.get(f"/api/v1/analytics/projects/{project}/summary")
 
     assert response.status_code == 401
+
+
+async def test_a_task_done_and_assigned_before_its_creation_arrived_counts_from_the_creation(harness):  # type: ignore[no-untyped-def]
+    alice, bob = harness.user("alice@example.com"), harness.user("bob@example.com")
+    project = await create_project(harness, alice.id)
+    created_at = harness.clock.now()
+    task = new_id()
+    harness.clock.set(created_at + timedelta(hours=2))
+    await harness.publish(
+        TaskAssigned(task_id=task, project_id=project, assignee_id=bob.id, assigned_by=alice.id)
+    )
+    await move(harness, task, project, "todo", "done", bob.id)
+    harness.clock.set(created_at)
+    await harness.publish(
+        TaskCreated(
+            task_id=task, project_id=project, creator_id=alice.id, title="t", priority="low", assignee_id=None
+        )
+    )
+    harness.clock.set(created_at + timedelta(hours=3))
+
+    summary = (await harness.get(f"/api/v1/analytics/projects/{project}/summary", user=alice)).json()
+    me = (await harness.get("/api/v1/analytics/me", user=bob)).json()
+
+    assert summary["tasks_by_status"] == {"todo": 0, "in_progress": 0, "done": 1}
+    assert summary["avg_lead_time_seconds"] == 2 * 3600
+    assert me["tasks_assigned_open"] == 0
+    assert me["tasks_completed_7d"] == 1
