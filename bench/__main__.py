@@ -134,6 +134,17 @@ def main() -> int:
             events.run(workdir / "events", logs, mode["event_seconds"], mode["burst"], arguments.pg_url)
         )
 
+        stage("keeping up: all-in-one under create load until every backlog is 0")
+        from bench import spine
+
+        kept: dict[str, Any] | str
+        try:
+            kept = spine.run_all_in_one(workdir, logs, mode["http_seconds"])["keeping_up"]
+        except Exception as error:
+            traceback.print_exc()
+            kept = f"keeping-up run failed: {type(error).__name__}: {error}"[:300]
+        figures |= spine.keeping_up_figure(kept)
+
         stage("split shape through Traefik")
         split_result: dict[str, Any] | str
         if isinstance(aio_mixed, str):

@@ -22,6 +22,7 @@ LABELS = {
     "events.memory_postgres.throughput": "In-process bus, PostgreSQL: events/s",
     "events.kafka_sqlite.latency_p99": "Kafka bus (Tansu): commit→handler p99 @500/s, ms",
     "events.kafka_sqlite.throughput": "Kafka bus (Tansu): events/s",
+    "events.keeping_up.all_in_one_sqlite": "Keeping up: last create request → every backlog 0 (SQLite), s",
     "split.mixed.latency_p99": "Mixed scenario p99: split via Traefik vs all-in-one, ms",
     "split.mixed.throughput": "Mixed scenario: split via Traefik vs all-in-one, req/s",
     "split.assignment_to_notification.p99": "Assignment→notification p99: split vs all-in-one, ms",
