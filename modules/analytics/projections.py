@@ -16,9 +16,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloudtaskhub.db import dialect_insert
 from cloudtaskhub.events.contract import Event
 from modules.analytics.models import (
     ActivityModel,
@@ -103,12 +103,6 @@ async def _add_member(session: AsyncSession, project_id: UUID, user_id: UUID, ro
         member.role = role
 
 
-def _insert(session: AsyncSession, model: type[Any]) -> Any:
-    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite spell them alike)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 # Task events are the hot path (every create, assignment and status change): each is a
 # statement or two on the task's row, never an ORM object loaded and flushed. Rows may
 # exist already (a later event of the task came first) or not; the upserts below give
@@ -120,7 +114,7 @@ async def _upsert_task(
 ) -> None:
     """Apply `changes` to the task's row, created empty (status todo) if this is the first we hear of it."""
     row = {"task_id": task_id, "project_id": project_id, "status": "todo", **changes}
-    statement = _insert(session, TaskModel).values(row)
+    statement = dialect_insert(session, TaskModel).values(row)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[TaskModel.task_id], set_={name: statement.excluded[name] for name in changes}
@@ -141,7 +135,7 @@ async def _task_created(session: AsyncSession, e: TaskCreated, o: Occurrence) ->
         "lead_time_seconds": 0.0 if done else None,
         **created,
     }
-    statement = _insert(session, TaskModel).values(row).on_conflict_do_nothing()
+    statement = dialect_insert(session, TaskModel).values(row).on_conflict_do_nothing()
     inserted = await session.scalar(statement.returning(TaskModel.task_id))
     if inserted is not None:
         if done:
@@ -246,7 +240,7 @@ def _actor(event: Event) -> UUID | None:
 
 async def _record_activity(session: AsyncSession, user_id: UUID, time: datetime) -> None:
     """The user's latest activity: kept when a later one is known already."""
-    statement = _insert(session, ActivityModel).values(user_id=user_id, last_event_at=time)
+    statement = dialect_insert(session, ActivityModel).values(user_id=user_id, last_event_at=time)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[ActivityModel.user_id],

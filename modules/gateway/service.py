@@ -9,11 +9,10 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, bindparam, delete, func, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
-from cloudtaskhub.db import UnitOfWork
+from cloudtaskhub.db import UnitOfWork, dialect_insert
 from cloudtaskhub.events.heartbeat import Heartbeat
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.gateway.models import (
@@ -194,7 +193,9 @@ class DashboardService:
         """A task was created; a row made by a later event that came first keeps its values."""
         async with self._uow.transaction() as tx:
             row = {"task_id": task_id, "project_id": project_id, "assignee_id": assignee_id, "status": status}
-            await tx.session.execute(_insert(self._uow, TaskModel).values(row).on_conflict_do_nothing())
+            await tx.session.execute(
+                dialect_insert(tx.session, TaskModel).values(row).on_conflict_do_nothing()
+            )
 
     async def assign_task(self, task_id: UUID, project_id: UUID, assignee_id: UUID | None) -> None:
         await self._upsert_task(task_id, project_id, assignee_id=assignee_id)
@@ -205,8 +206,8 @@ class DashboardService:
     async def _upsert_task(self, task_id: UUID, project_id: UUID, **changes: Any) -> None:
         """Set `changes` on the task's row; created (todo, unassigned) when a later event came first."""
         row = {"task_id": task_id, "project_id": project_id, "assignee_id": None, "status": "todo", **changes}
-        statement = _insert(self._uow, TaskModel).values(row)
         async with self._uow.transaction() as tx:
+            statement = dialect_insert(tx.session, TaskModel).values(row)
             await tx.session.execute(
                 statement.on_conflict_do_update(
                     index_elements=[TaskModel.task_id],
@@ -223,15 +224,15 @@ class DashboardService:
         row = {"notification_id": notification_id, "user_id": user_id, "read": False}
         async with self._uow.transaction() as tx:
             await tx.session.execute(
-                _insert(self._uow, NotificationModel).values(row).on_conflict_do_nothing()
+                dialect_insert(tx.session, NotificationModel).values(row).on_conflict_do_nothing()
             )
 
     async def mark_notification_read(self, notification_id: UUID, user_id: UUID) -> None:
         """Read before we heard it was created: remembered as read."""
-        statement = _insert(self._uow, NotificationModel).values(
-            notification_id=notification_id, user_id=user_id, read=True
-        )
         async with self._uow.transaction() as tx:
+            statement = dialect_insert(tx.session, NotificationModel).values(
+                notification_id=notification_id, user_id=user_id, read=True
+            )
             await tx.session.execute(
                 statement.on_conflict_do_update(
                     index_elements=[NotificationModel.notification_id], set_={"read": True}
@@ -288,11 +289,6 @@ def _dashboard_statement() -> Select[Any]:
 async def _join(session: AsyncSession, project_id: UUID, user_id: UUID) -> None:
     if await session.get(MembershipModel, (project_id, user_id)) is None:
         session.add(MembershipModel(project_id=project_id, user_id=user_id))
-
-
-def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
-    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite spell them alike)."""
-    return (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(model)
 
 
 def provide_dashboard_service(module: ModuleRuntime) -> DashboardService:

@@ -10,15 +10,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, event, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import Transaction, UnitOfWork
+from cloudtaskhub.db import Transaction, UnitOfWork, dialect_insert
 from cloudtaskhub.errors import NotAuthenticated, NotFound
 from cloudtaskhub.runtime import ModuleRuntime
 from cloudtaskhub.telemetry import current_traceparent, mark_hop
@@ -120,7 +118,9 @@ class NotificationService:
     async def remember_task(self, task_id: UUID, project_id: UUID, creator_id: UUID, title: str) -> None:
         row = {"task_id": task_id, "project_id": project_id, "creator_id": creator_id, "title": title}
         async with self._uow.transaction() as tx:
-            await tx.session.execute(_insert(self._uow, TaskModel).values(row).on_conflict_do_nothing())
+            await tx.session.execute(
+                dialect_insert(tx.session, TaskModel).values(row).on_conflict_do_nothing()
+            )
 
     async def notify_task_assigned(
         self, task_id: UUID, assignee_id: UUID, assigned_by: UUID, cause: Cause
@@ -410,11 +410,6 @@ def _uuid7_floor(unix_seconds: float) -> UUID:
 def _money(cents: int, currency: str) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d} {currency}"
-
-
-def _insert(uow: UnitOfWork, model: type[Any]) -> Any:
-    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite spell them alike)."""
-    return (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(model)
 
 
 def provide_notification_service(module: ModuleRuntime) -> NotificationService:
