@@ -43,3 +43,11 @@ def test_the_benchmark_table_is_the_latest_results() -> None:
     results = Path(__file__).resolve().parents[2] / "bench" / "results" / "latest.json"
 
     assert markdown(json.loads(results.read_text())).strip() in README
+
+
+def test_the_event_spine_table_is_the_latest_spine_results() -> None:
+    from bench.report import markdown
+
+    results = Path(__file__).resolve().parents[2] / "bench" / "results" / "spine-latest.json"
+
+    assert markdown(json.loads(results.read_text())).strip() in README
