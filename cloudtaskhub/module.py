@@ -37,7 +37,8 @@ class HandlerContext:
 
 @dataclass(frozen=True)
 class Subscription(Generic[E]):
-    """`handler` runs for every event matching `event`, in its own transaction."""
+    """`handler` runs for every event matching `event`, in the dispatcher's transaction with
+    the event's inbox row (in a savepoint of its own when the event came in a batch)."""
 
     event: type[E]
     handler: Callable[[E, HandlerContext], Awaitable[None]]
