@@ -16,7 +16,6 @@ from typing import Any
 
 import msgspec
 from opentelemetry import propagate
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
@@ -97,8 +96,8 @@ class UnitOfWork:
 
     async def rows(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None, *, short: bool = True
-    ) -> Sequence[Row[Any]]:
-        """The rows of one Core statement, without an ORM session.
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of one Core statement, without an ORM session, read by position.
 
         Inside a transaction it runs there (and sees that transaction's writes).
         Otherwise a `short` read on a SQLite file runs on the event loop (see

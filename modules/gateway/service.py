@@ -245,14 +245,13 @@ class DashboardService:
         """The caller's composed view: their projects, open tasks assigned to them,
         unread notifications and plan."""
         rows = await self._uow.rows(_dashboard_statement(), {"user_id": user_id})
-        first = rows[0]
+        # (open_tasks, unread, plan, project_id, name): see `_dashboard_statement`
+        open_tasks, unread, plan = rows[0][:3]
         return Dashboard(
-            projects=[
-                ProjectRef(id=row.project_id, name=row.name) for row in rows if row.project_id is not None
-            ],
-            open_tasks_assigned=int(first.open_tasks or 0),
-            unread_notifications=int(first.unread or 0),
-            plan=first.plan if first.plan is not None else DEFAULT_PLAN,
+            projects=[ProjectRef(id=row[3], name=row[4]) for row in rows if row[3] is not None],
+            open_tasks_assigned=int(open_tasks or 0),
+            unread_notifications=int(unread or 0),
+            plan=plan if plan is not None else DEFAULT_PLAN,
         )
 
 

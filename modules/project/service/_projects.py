@@ -6,12 +6,13 @@ import functools
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from msgspec import UNSET, UnsetType
 from sqlalchemy import Integer, Select, bindparam, delete, func, insert, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import UnitOfWork, serialize_per
+from cloudtaskhub.db import UnitOfWork, plain, serialize_per
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.project.contracts import MemberRemoved, ProjectCreated, ProjectDeleted, TaskDeleted
 from modules.project.errors import (
@@ -31,16 +32,19 @@ _BY_CREATION = Ordering("projects", ProjectModel.created_at, ProjectModel.id)
 
 
 @functools.cache
-def _list_statement(after: bool) -> Select[Any]:
-    """The caller's projects, one page, in one Core statement built once (values bound per call)."""
+def _list_statement(dialect: str, after: bool) -> Select[Any]:
+    """The caller's projects, one page, in one Core statement built once (values bound per call).
+
+    The columns in `ProjectView` order, as the driver returns them (msgspec converts them).
+    """
     query = (
         select(
-            ProjectModel.id,
+            plain(ProjectModel.id, dialect),
             ProjectModel.name,
             ProjectModel.description,
-            ProjectModel.owner_id,
-            ProjectModel.created_at,
-            ProjectModel.updated_at,
+            plain(ProjectModel.owner_id, dialect),
+            plain(ProjectModel.created_at, dialect),
+            plain(ProjectModel.updated_at, dialect),
             ProjectModel.version,
             MemberModel.role,
         )
@@ -55,6 +59,9 @@ def _list_statement(after: bool) -> Select[Any]:
             )
         )
     return query.order_by(*_BY_CREATION.order_by()).limit(bindparam("limit", type_=Integer))
+
+
+_PROJECT_VIEWS = list[ProjectView]
 
 
 def _view(project: ProjectModel, role: str) -> ProjectView:
@@ -129,20 +136,8 @@ class ProjectService:
         parameters: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
         if after is not None:
             parameters["after_key"], parameters["after_id"] = after
-        rows = await self._uow.rows(_list_statement(after is not None), parameters)
-        items = [
-            ProjectView(
-                id=row.id,
-                name=row.name,
-                description=row.description,
-                owner_id=row.owner_id,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                version=row.version,
-                role=row.role,
-            )
-            for row in rows[:limit]
-        ]
+        rows = await self._uow.rows(_list_statement(self._uow.dialect, after is not None), parameters)
+        items = msgspec.convert([tuple(row) for row in rows[:limit]], _PROJECT_VIEWS)
         cursor = None
         if len(rows) > limit:
             last = items[-1]

@@ -13,12 +13,11 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from sqlalchemy import ColumnElement, Integer, Select, bindparam, delete, exists, func, insert, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import UnitOfWork
+from cloudtaskhub.db import UnitOfWork, plain
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.project.contracts import (
@@ -154,7 +153,7 @@ def _view(task: TaskModel, labels: list[str]) -> TaskView:
     )
 
 
-#: The columns of a task row, in `TaskView` order but for the labels (see `_task_columns`).
+#: The columns of a task row, in `TaskView` order (the labels follow, see `_labels_column`).
 _TASK_COLUMNS = (
     TaskModel.id,
     TaskModel.project_id,
@@ -169,6 +168,13 @@ _TASK_COLUMNS = (
     TaskModel.updated_at,
     TaskModel.version,
 )
+
+
+def _task_columns(dialect: str) -> list[ColumnElement[Any]]:
+    """The task's columns as the driver returns them: msgspec converts them (`_row_views`)."""
+    return [plain(column, dialect) for column in _TASK_COLUMNS]
+
+
 _LABEL_PAIRS = msgspec.json.Decoder(list[tuple[int, str]])
 
 
@@ -200,22 +206,12 @@ def _labels_of_row(value: Any) -> list[str]:
     return list(value)
 
 
-def _row_view(row: Row[Any]) -> TaskView:
-    return TaskView(
-        id=row[0],
-        project_id=row[1],
-        title=row[2],
-        description=row[3],
-        status=row[4],
-        priority=row[5],
-        assignee_id=row[6],
-        due_date=row[7],
-        labels=_labels_of_row(row[12]),
-        creator_id=row[8],
-        created_at=row[9],
-        updated_at=row[10],
-        version=row[11],
-    )
+_TASK_VIEWS = list[TaskView]
+
+
+def _row_views(rows: Sequence[Sequence[Any]]) -> list[TaskView]:
+    """Views of rows of `_task_columns` + labels, converted by msgspec in one call."""
+    return msgspec.convert([(*row[:12], _labels_of_row(row[12])) for row in rows], _TASK_VIEWS)
 
 
 def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:
@@ -332,7 +328,7 @@ class TaskService:
         rows = await self._uow.rows(_get_statement(self._uow.dialect), {"task_id": task_id, "caller": caller})
         if not rows:
             raise TaskNotFound()
-        return _row_view(rows[0])
+        return _row_views(rows)[0]
 
     async def update_task(
         self, caller: UUID, task_id: UUID, changes: TaskChanges, *, expected_version: int | None = None
@@ -492,7 +488,7 @@ class TaskService:
         # No row: no task, or no member. Only then is the membership asked on its own.
         if not rows and not await self._uow.rows(_MEMBERSHIP, {"project_id": project_id, "caller": caller}):
             raise ProjectNotFound()
-        items = [_row_view(row) for row in rows[:limit]]
+        items = _row_views(rows[:limit])
         cursor = None
         if len(rows) > limit:
             cursor = [ordering.name, encode_key(items[-1]), str(items[-1].id)]
@@ -508,7 +504,7 @@ _MEMBERSHIP = select(MemberModel.role).where(
 def _get_statement(dialect: str) -> Select[Any]:
     """One task with its labels, joined to the caller's membership (built once per dialect)."""
     return (
-        select(*_TASK_COLUMNS, _labels_column(dialect))
+        select(*_task_columns(dialect), _labels_column(dialect))
         .join(MemberModel, MemberModel.project_id == TaskModel.project_id)
         .where(TaskModel.id == bindparam("task_id"), MemberModel.user_id == bindparam("caller"))
     )
@@ -531,7 +527,7 @@ def _list_statement(
     (a NULL due date continues differently).
     """
     ordering = _ORDERINGS[sort][0]
-    query = select(*_TASK_COLUMNS, _labels_column(dialect)).where(
+    query = select(*_task_columns(dialect), _labels_column(dialect)).where(
         TaskModel.project_id == bindparam("project_id"),
         exists().where(
             MemberModel.project_id == bindparam("project_id"), MemberModel.user_id == bindparam("caller")

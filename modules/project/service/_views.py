@@ -1,4 +1,10 @@
-"""What the use cases return: plain values, detached from the session."""
+"""What the use cases return: plain values, detached from the session.
+
+`ProjectView` and `TaskView` are array-like msgspec structs: a hot read builds them
+from its rows with one `msgspec.convert`, which turns the driver's values (bytes or
+text for UUIDs, text for SQLite's timestamps, see `cloudtaskhub.db.rows`) into the
+fields' types in C. Their field order is the order of the columns those reads select.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,14 @@ from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+import msgspec
+
 __all__ = ["MemberView", "PageOf", "ProjectView", "TaskView"]
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ProjectView:
+class ProjectView(msgspec.Struct, frozen=True, array_like=True):
     id: UUID
     name: str
     description: str | None
@@ -36,8 +43,7 @@ class MemberView:
     display_name: str | None
 
 
-@dataclass(frozen=True)
-class TaskView:
+class TaskView(msgspec.Struct, frozen=True, array_like=True):
     id: UUID
     project_id: UUID
     title: str
@@ -46,11 +52,12 @@ class TaskView:
     priority: str
     assignee_id: UUID | None
     due_date: date | None
-    labels: list[str]
     creator_id: UUID
     created_at: datetime
     updated_at: datetime
     version: int
+    #: Last: the hot reads select it after the task's columns.
+    labels: list[str]
 
 
 @dataclass(frozen=True)
