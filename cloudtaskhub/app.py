@@ -20,6 +20,7 @@ from cloudtaskhub.clock import Clock
 from cloudtaskhub.events.bus import Bus
 from cloudtaskhub.http.auth import provide_principal
 from cloudtaskhub.http.bodies import BoundedRequest
+from cloudtaskhub.http.dependencies import install as resolve_plain_dependencies_in_order
 from cloudtaskhub.http.module_admin import module_admin_router
 from cloudtaskhub.http.openapi import openapi_config
 from cloudtaskhub.http.operations import operation_handlers
@@ -51,6 +52,7 @@ def create_app(
     the same document in every shape (see `cloudtaskhub.http.openapi`).
     """
     settings = settings or load_settings(environ=environ)
+    resolve_plain_dependencies_in_order()
     public_document = _public_document(modules, public_modules, settings)
     configure_logging(settings)
     configure_tracing(settings, service_name_for([m.name for m in modules], settings))
