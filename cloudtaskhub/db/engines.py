@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -111,6 +112,45 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
             write_lock.release()
 
 
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is used.
+PING_AFTER_IDLE_SECONDS = 2.0
+_IDLE_SINCE = "cloudtaskhub_idle_since"
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """`pool_pre_ping`, for connections that sat idle: a round trip saved on a busy pool.
+
+    SQLAlchemy's `pool_pre_ping` pings the server at every checkout — one more round
+    trip for every one-statement read. A connection that was in use a moment ago is
+    almost surely alive; one idle for a while may have been closed by the server, a
+    proxy or a restart, and is pinged (and replaced if dead) before use, as
+    pre-ping would. A connection killed within the last `PING_AFTER_IDLE_SECONDS`
+    fails its statement instead: the request answers 503 (never 500), SQLAlchemy
+    then invalidates the pool's older connections, and the next requests reconnect
+    (tests/reliability/test_database_faults.py kills every backend under load).
+    """
+    sync_engine = engine.sync_engine
+    dialect = sync_engine.dialect
+
+    @event.listens_for(sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(sync_engine.pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool drops this connection and checks out another (or a new) one.
+            raise DisconnectionError("pooled connection failed its ping") from error
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
+
+
 class Databases:
     """Engines and session factories keyed by URL; modules look theirs up by URL."""
 
@@ -149,14 +189,15 @@ class Databases:
             )
             _configure_sqlite(engine, self._sqlite_cache_kib)
             return engine
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             echo=self._echo,
             pool_size=self._pool_size,
             max_overflow=self._pool_size,
-            pool_pre_ping=True,
             pool_recycle=1800,
         )
+        _ping_when_idle(engine)
+        return engine
 
     @property
     def engines(self) -> list[AsyncEngine]:
