@@ -158,16 +158,21 @@ def main() -> int:
         figures |= split.figures(aio_mixed, split_result)
         figures |= footprint_figures(facts, split_result)
 
+    return finish(meta, figures, started, arguments.out)
+
+
+def finish(meta: dict[str, Any], figures: dict[str, Any], started: float, out: Path) -> int:
+    """Stamp the run's duration and load, add the optimizations log, write and print the results."""
     meta["duration_s"] = round(time.monotonic() - started, 1)
     meta["loadavg_at_end"] = loadavg()
     results: dict[str, Any] = {"meta": meta, "figures": figures}
     if OPTIMIZATIONS.exists():
         results["optimizations"] = json.loads(OPTIMIZATIONS.read_text())
-    write_results(arguments.out, results)
+    write_results(out, results)
     from bench.report import markdown
 
     print(markdown(results))
-    print(f"wrote {arguments.out} in {meta['duration_s']}s")
+    print(f"wrote {out} in {meta['duration_s']}s")
     return 0
 
 

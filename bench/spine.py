@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench import events, split
-from bench.__main__ import MODES, OPTIMIZATIONS, loadavg
+from bench.__main__ import MODES, finish, loadavg
 from bench.common import (
     ROOT,
     cloudtaskhub_server,
@@ -40,7 +39,6 @@ from bench.common import (
     machine_info,
     not_measured,
     pin_server_side,
-    write_results,
 )
 from bench.httpbench import aio_environment
 from bench.load import wrk, wrk_version
@@ -195,17 +193,7 @@ def main() -> int:
                 split_result = f"split shape failed: {type(error).__name__}: {error}"[:300]
         figures |= split.figures(aio if isinstance(aio, str) else aio["mixed"], split_result)
 
-    meta["duration_s"] = round(time.monotonic() - started, 1)
-    meta["loadavg_at_end"] = loadavg()
-    results: dict[str, Any] = {"meta": meta, "figures": figures}
-    if OPTIMIZATIONS.exists():
-        results["optimizations"] = json.loads(OPTIMIZATIONS.read_text())
-    write_results(arguments.out, results)
-    from bench.report import markdown
-
-    print(markdown(results))
-    print(f"wrote {arguments.out} in {meta['duration_s']}s")
-    return 0
+    return finish(meta, figures, started, arguments.out)
 
 
 if __name__ == "__main__":
