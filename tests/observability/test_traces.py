@@ -104,7 +104,9 @@ async def test_the_live_push_of_a_notification_continues_the_request_trace(
     task = (
         await harness.post(f"{API}/projects/{project['id']}/tasks", json={"title": "Spec"}, user=alice)
     ).json()
-    live = provide_notification_service(harness.runtime.module("notification")).follow(bob.id)
+    service = provide_notification_service(harness.runtime.module("notification"))
+    stream = await service.open_stream(bob.id, session_id=None, expires_at=None)
+    live = service.follow(stream, expires_at=None)
     assert await anext(live) is None  # listening
 
     await harness.patch(f"{API}/tasks/{task['id']}", json={"assignee_id": str(bob.id)}, user=alice)
