@@ -81,15 +81,20 @@ def footprint_figures(facts: dict[str, Any], split_result: dict[str, Any] | str)
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench")
+def parse_arguments(prog: str, default_out: str) -> argparse.Namespace:
+    """The options every bench entry point takes: mode, results file, PostgreSQL URL."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--mode", choices=sorted(MODES), default=os.environ.get("BENCH_MODE", "quick"))
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / default_out)
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/cth_bench"),
     )
-    arguments = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    arguments = parse_arguments("python -m bench", "latest.json")
     mode = MODES[arguments.mode]
     pin_server_side()
     started = time.monotonic()

@@ -15,9 +15,7 @@ Writes bench/results/spine-latest.json (or --out); `make bench` runs all of this
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -29,9 +27,8 @@ from typing import Any
 import httpx
 
 from bench import events, split
-from bench.__main__ import MODES, finish, loadavg
+from bench.__main__ import MODES, finish, loadavg, parse_arguments
 from bench.common import (
-    ROOT,
     cloudtaskhub_server,
     figure,
     free_port,
@@ -136,14 +133,7 @@ def keeping_up_figure(result: dict[str, Any] | str) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.spine")
-    parser.add_argument("--mode", choices=sorted(MODES), default=os.environ.get("BENCH_MODE", "quick"))
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "spine-latest.json")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/cth_bench"),
-    )
-    arguments = parser.parse_args()
+    arguments = parse_arguments("python -m bench.spine", "spine-latest.json")
     mode = MODES[arguments.mode]
     pin_server_side()
     started = time.monotonic()
