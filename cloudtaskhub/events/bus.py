@@ -13,7 +13,7 @@ from typing import Protocol
 
 from cloudtaskhub.events.envelope import Envelope
 
-__all__ = ["Bus", "Consumer", "Deferral", "Deferred", "topic_for"]
+__all__ = ["BatchCutShort", "Bus", "Consumer", "Deferral", "Deferred", "topic_for"]
 
 
 def topic_for(source: str) -> str:
@@ -42,6 +42,13 @@ class Deferred(Exception):
         self.deferrals = deferrals
 
 
+class BatchCutShort(Exception):
+    """`handle_batch` stopped after the event in hand because the process is stopping
+    (`Consumer.wind_down`). The events before it settled; the rest did not, and come
+    again after the next start (the outbox row is still pending, the offset uncommitted).
+    The bus must not retry the batch: it stops taking events."""
+
+
 class Consumer(Protocol):
     """One consuming module: decides which types it takes and handles them.
 
@@ -67,6 +74,12 @@ class Consumer(Protocol):
         """Settle `envelopes`, events of one lane or partition in order, as `handle` would
         each. Raises when some could not be settled: the bus then hands the same batch
         again (the inbox skips the events whose effect already committed)."""
+        ...
+
+    def wind_down(self) -> None:
+        """The process is stopping: finish the event in hand, then settle no more of the
+        batch (`handle_batch` raises `BatchCutShort`). A batch of a hundred events can
+        take seconds on a busy database; a stopping process must not wait for it."""
         ...
 
 

@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.context import correlation_id
 from cloudtaskhub.db.engines import dialect_insert
+from cloudtaskhub.db.shapes import padded
+from cloudtaskhub.events.bus import BatchCutShort
 from cloudtaskhub.events.envelope import DecodeError, Envelope, decode_data
 from cloudtaskhub.events.transient import is_transient
 from cloudtaskhub.metrics import (
@@ -77,6 +79,7 @@ class Dispatcher:
         self.max_attempts = settings.handler_max_attempts
         self.backoff_base = settings.handler_backoff_base_seconds
         self.backoff_max = settings.handler_backoff_max_seconds
+        self._winding_down = False
 
     @property
     def module(self) -> str:
@@ -88,6 +91,13 @@ class Dispatcher:
 
     def handles(self, type_: str) -> bool:
         return any(s.event.matches(type_) for s in self._subscriptions)
+
+    def wind_down(self) -> None:
+        self._winding_down = True
+
+    def _cut_short_if_winding_down(self, left: int) -> None:
+        if self._winding_down and left:
+            raise BatchCutShort(f"{self.module}: stopping with {left} events of a batch left")
 
     def _matching(self, type_: str) -> list[Subscription[Any]]:
         return [s for s in self._subscriptions if s.event.matches(type_)]
@@ -137,12 +147,15 @@ class Dispatcher:
                 continue
             items.append(_Item(envelope, subscriptions, payloads))
         while items:
+            self._cut_short_if_winding_down(len(items))
             failed, items = await self._run_batch(items)
-            for item, error in failed:
+            for index, (item, error) in enumerate(failed):
+                self._cut_short_if_winding_down(len(failed) - index + len(items))
                 await self._handle_alone(
                     item.envelope, item.subscriptions, item.payloads, durable=True, failed=error
                 )
-        for envelope in apart:
+        for index, envelope in enumerate(apart):
+            self._cut_short_if_winding_down(len(apart) - index)
             await self.handle(envelope)
 
     async def _run_batch(self, items: list[_Item]) -> tuple[list[tuple[_Item, Exception]], list[_Item]]:
@@ -157,6 +170,7 @@ class Dispatcher:
                 raise
             except Exception as error:
                 if is_transient(error):
+                    self._cut_short_if_winding_down(len(items))
                     log.warning(
                         "transient failure in a batch of %d for %s (%s), retrying",
                         len(items),
@@ -190,8 +204,8 @@ class Dispatcher:
             claimed = await self._claim_many(session, [item.envelope for item in items])
             for item in items:
                 envelope = item.envelope
-                if envelope.subject in blocked:
-                    held.append(item)
+                if envelope.subject in blocked or self._winding_down:
+                    held.append(item)  # after the failed one of its key, or past a stop
                     continue
                 if envelope.id not in claimed:
                     EVENTS_SKIPPED.labels(self.module, "duplicate").inc()
@@ -214,12 +228,12 @@ class Dispatcher:
                     blocked.add(envelope.subject)
                 else:
                     handled.append((item, started))
-            if failed:
+            if failed or held:
                 # Claimed with the others but not handled here: they claim again when
                 # handled next (the failed alone, the held back in the next batch).
                 inbox = self._runtime.tables.inbox
                 ids = [item.envelope.id for item, _ in failed] + [item.envelope.id for item in held]
-                await session.execute(delete(inbox).where(inbox.c.event_id.in_(ids)))
+                await session.execute(delete(inbox).where(inbox.c.event_id.in_(padded(ids))))
         committed = time.perf_counter()
         for item, started in handled:
             HANDLER_LATENCY.labels(self.module, item.envelope.type).observe(committed - started)
@@ -335,7 +349,7 @@ class Dispatcher:
         now = self._runtime.clock.now()
         unique = {envelope.id: envelope.type for envelope in envelopes}
         values = [{"event_id": id_, "type": type_, "handled_at": now} for id_, type_ in unique.items()]
-        statement = dialect_insert(session, inbox).values(values).on_conflict_do_nothing()
+        statement = dialect_insert(session, inbox).values(padded(values)).on_conflict_do_nothing()
         return set((await session.scalars(statement.returning(inbox.c.event_id))).all())
 
     async def _dead_letter(self, envelope: Envelope, error: str, attempts: int) -> None:

@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from uuid import UUID
 
-from cloudtaskhub.events.bus import Consumer, Deferral, Deferred
+from cloudtaskhub.events.bus import BatchCutShort, Consumer, Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
 
 __all__ = ["InProcessBus"]
@@ -59,11 +59,14 @@ class _Lane:
             self.idle.clear()
             try:
                 await self._settle([envelope for envelope, _ in batch])
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, BatchCutShort) as stopped:
+                # Not settled: the relay keeps the rows pending (sent again after a start).
                 for _, settled in batch:
                     if not settled.done():
                         settled.cancel()
-                raise
+                if isinstance(stopped, asyncio.CancelledError):
+                    raise
+                return  # the process is stopping: this lane takes no more
             else:
                 for _, settled in batch:
                     if not settled.done():
@@ -85,7 +88,7 @@ class _Lane:
             try:
                 await self.state.consumer.handle_batch(envelopes)
                 return
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, BatchCutShort):
                 raise
             except Exception:
                 delay = _RESETTLE_DELAY_SECONDS[min(failures, len(_RESETTLE_DELAY_SECONDS) - 1)]
@@ -220,7 +223,10 @@ class InProcessBus:
                     raise RuntimeError("in-process bus lane stopped")
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Let lanes finish the handler they are running, then cancel them."""
+        """Let lanes finish the event they are handling (not the rest of its batch), then
+        cancel them; past `grace` a handler is cancelled too (its transaction rolls back)."""
+        for state in self._states.values():
+            state.consumer.wind_down()
         lanes = [lane for state in self._states.values() for lane in state.lanes]
         idle = [asyncio.ensure_future(lane.idle.wait()) for lane in lanes]
         if idle:

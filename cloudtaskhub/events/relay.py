@@ -33,6 +33,7 @@ import msgspec
 from opentelemetry import propagate, trace
 from sqlalchemy import delete, func, select, update
 
+from cloudtaskhub.db.shapes import padded
 from cloudtaskhub.events.bus import Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.versions import DualPublishing
@@ -142,7 +143,7 @@ class Relay:
             select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self._batch)
         )
         if self._inflight:
-            query = query.where(outbox.c.seq.not_in(list(self._inflight)))
+            query = query.where(outbox.c.seq.not_in(padded(list(self._inflight))))
         if self._deferred is not None:
             query = query.where(~outbox.c.seq.between(*self._deferred))
         return query
@@ -226,7 +227,7 @@ class Relay:
     async def _mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
         outbox = self._module.tables.outbox
         await session.execute(
-            update(outbox).where(outbox.c.seq.in_(seqs)).values(published_at=self._module.clock.now())
+            update(outbox).where(outbox.c.seq.in_(padded(seqs))).values(published_at=self._module.clock.now())
         )
 
     async def _publish(self, envelopes: list[Envelope]) -> list[asyncio.Future[None]]:

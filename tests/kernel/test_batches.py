@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from cloudtaskhub.clock import ManualClock
 from cloudtaskhub.events.envelope import Envelope
@@ -194,3 +194,69 @@ async def test_batches_stay_within_the_batch_maximum(start_runtime: StartRuntime
 
     assert await rows_handled(runtime.module(name)) == len(pings)
     assert largest_batch(name) == 5  # the bucket holding 3 < size <= 5: batches of 4
+
+
+async def test_batches_of_any_size_run_their_list_statements_in_a_few_shapes(
+    start_runtime: StartRuntime,
+) -> None:
+    """Each SQL text is one more prepared statement in every pooled connection's cache:
+    a text per batch size made a long-running process grow for minutes (see `db.shapes`)."""
+    handled = Handled()
+    name = "batchshapes"
+    runtime = await start_runtime([publisher_module("bpubsix"), consumer_module(name, "bpubsix", handled)])
+    consumer, publisher = runtime.module(name), runtime.module("bpubsix")
+    dispatcher = consumer.dispatcher
+    assert dispatcher is not None
+    texts: set[str] = set()
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        texts.add(statement)
+
+    engines = {consumer.engine.sync_engine, publisher.engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", remember)
+    try:
+        for size in range(2, 41):
+            await dispatcher.handle_batch([ping("bpubsix", f"direct-{size}", n) for n in range(size)])
+        for size in range(1, 41):
+            await record_pings(publisher, [(f"relayed-{size}", n) for n in range(size)])
+            await asyncio.wait_for(runtime.drain(), timeout=30)
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", remember)
+
+    assert await rows_handled(consumer) == sum(range(2, 41)) + sum(range(1, 41))
+    inbox, outbox = consumer.tables.inbox.name, publisher.tables.outbox.name
+    claims = {t for t in texts if t.lstrip().upper().startswith("INSERT") and inbox in t}
+    marks = {t for t in texts if t.lstrip().upper().startswith("UPDATE") and outbox in t}
+    # Lists padded to a power of two: 2, 4, 8, 16, 32, 64 (and the lone event's claim).
+    assert 1 <= len(claims) <= 7, sorted(claims)
+    assert 1 <= len(marks) <= 7, sorted(marks)
+
+
+async def test_a_stopping_process_finishes_the_event_in_hand_not_its_batch_and_the_rest_follow_a_start(
+    start_runtime: StartRuntime,
+) -> None:
+    handled = Handled()
+    first_started = asyncio.Event()
+
+    async def slow(_event: Any) -> None:
+        first_started.set()
+        await asyncio.sleep(0.1)  # a busy database: 40 events take 4 s, longer than a stop may
+
+    name = "batchstop"
+    pings = [(f"key-{n % 4}", n) for n in range(40)]
+    modules = [publisher_module("bpubseven"), consumer_module(name, "bpubseven", handled, before=slow)]
+    runtime = await start_runtime(modules)
+    await record_pings(runtime.module("bpubseven"), pings)
+    await asyncio.wait_for(first_started.wait(), timeout=30)
+
+    await runtime.stop()
+
+    assert 0 < await rows_handled(runtime.module(name)) < len(pings)
+    restarted = await start_runtime(modules)
+    await asyncio.wait_for(restarted.drain(), timeout=60)
+    assert await rows_handled(restarted.module(name)) == len(pings)
+    assert handled.seqs_by_key() == {
+        f"key-{k}": [n for key, n in pings if key == f"key-{k}"] for k in range(4)
+    }

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from cloudtaskhub.clock import new_id
+from cloudtaskhub.events.bus import BatchCutShort
 from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.settings import Settings
 from cloudtaskhub.testing import test_settings
@@ -74,6 +75,7 @@ class RecordingConsumer:
         self.finished = 0
         #: Size of each batch the bus handed over.
         self.batches: list[int] = []
+        self.winding_down = False
 
     @property
     def module(self) -> str:
@@ -95,8 +97,13 @@ class RecordingConsumer:
 
     async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
         self.batches.append(len(envelopes))
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
+            if self.winding_down:
+                raise BatchCutShort(f"{len(envelopes) - index} left")
             await self.handle(envelope)
+
+    def wind_down(self) -> None:
+        self.winding_down = True
 
     def seqs_by_key(self) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
-from cloudtaskhub.events.bus import Consumer, topic_for
+from cloudtaskhub.events.bus import BatchCutShort, Consumer, topic_for
 from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.kafka._records import MalformedRecord, envelope_from_record
 from cloudtaskhub.metrics import CONSUMER_LAG
@@ -88,6 +88,10 @@ class _PartitionWorker:
                 await self._settle(records)
                 self.position = records[-1].offset + 1
                 await self.commit()  # after the batch's transaction committed
+            except BatchCutShort:
+                # Stopping: the batch's settled part is redelivered from the committed
+                # offset after the next start, and the inbox skips it then.
+                return
             finally:
                 self.busy = False
             self.group.maybe_resume(self)
@@ -117,7 +121,7 @@ class _PartitionWorker:
             try:
                 await attempt()
                 return
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, BatchCutShort):
                 raise
             except Exception as error:
                 failures += 1
@@ -281,6 +285,7 @@ class ConsumerGroup:
 
     async def stop(self) -> None:
         """Stop fetching, let in-flight handlers finish, commit, leave the group."""
+        self.consumer.wind_down()
         if self._fetching is not None:
             self._fetching.cancel()
             await asyncio.gather(self._fetching, return_exceptions=True)
