@@ -66,9 +66,11 @@ async def test_failed_deliveries_are_retried_with_growing_delays(harness, alice,
         attempts = await attempts_of(harness, bob, webhook["id"], 3)
 
     first_gap, second_gap = requests[1].at - requests[0].at, requests[2].at - requests[1].at
+    # Lower bounds only: a busy machine stretches any gap, so comparing the two measured
+    # gaps fails when the first was stretched. A delay that did not grow keeps the second
+    # gap near the base and fails the second bound.
     assert first_gap >= 0.2  # backoff base (test setting)
-    assert second_gap >= 0.4
-    assert second_gap > first_gap
+    assert second_gap >= 0.4  # twice the base
     assert [(a["attempt"], a["status_code"]) for a in attempts] == [(1, 500), (2, 500), (3, 200)]
     assert attempts[0]["error"] == "HTTP 500"
 
