@@ -184,8 +184,14 @@ class Databases:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Every connection opened is kept (no overflow): a connection opened for a burst
+            # and closed after it, again and again, started an aiosqlite thread and filled a
+            # page cache and statement cache each time, and that churn fragmented the heap —
+            # the 5-minute soak's RSS rose 2 MB/min while the memory in use stayed flat
+            # (glibc: 35-40 MB in use throughout, free space inside the heap 3 -> 22 MB).
+            # The bound is the one the pool had before: db_pool_size + 10 connections.
             engine = create_async_engine(
-                url, echo=self._echo, pool_size=self._pool_size, max_overflow=10, pool_timeout=60
+                url, echo=self._echo, pool_size=self._pool_size + 10, max_overflow=0, pool_timeout=60
             )
             _configure_sqlite(engine, self._sqlite_cache_kib)
             return engine
