@@ -185,7 +185,7 @@ def build_failing_image(good: str, bad: str) -> None:
     """The release that never gets healthy: the good image with a health check that fails."""
     dockerfile = (
         f"FROM {IMAGE}:{good}\n"
-        'HEALTHCHECK --interval=5s --timeout=3s --retries=1 CMD ["python", "-c", "raise SystemExit(1)"]\n'
+        'HEALTHCHECK --interval=5s --timeout=3s --retries=1 CMD ["false"]\n'
     )
     subprocess.run(
         ["docker", "build", "--quiet", "-t", f"{IMAGE}:{bad}", "-"], input=dockerfile, text=True, check=True
