@@ -136,6 +136,15 @@ def engine_up() -> None:
     if docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() != "active":
         log("one-node Swarm: docker swarm init --advertise-addr 127.0.0.1")
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    # The agent heartbeats to its own manager every period, each call allowed a fixed 5s; a
+    # call that misses ends the session, and the manager marks the node down and restarts
+    # every task on it (measured at a load average of ~30: the whole stack, Traefik and
+    # PostgreSQL included, restarted in the middle of `make rollback`). With one node there
+    # is no other to fail over to, so a longer period (SWARM_DISPATCHER_HEARTBEAT, 30s; Swarm's
+    # default 5s) only means six times fewer heartbeat calls that can miss. Not yet measured,
+    # and no cure: the session's other calls can still miss on a machine that starved.
+    heartbeat = os.environ.get("SWARM_DISPATCHER_HEARTBEAT", "30s")
+    docker("swarm", "update", "--dispatcher-heartbeat", heartbeat)
     node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
     docker("node", "update", "--label-add", "cloudtaskhub.data=true", node)
     cpu_weight()
