@@ -2,12 +2,18 @@
 
 The fetch loop only fetches and routes records to their partition's worker; each
 worker hands what it has queued (up to `batch_max` records) to the module's
-dispatcher as one batch, in offset order, and commits the partition's offset after
-`handle_batch` returned (the batch's transaction, with its inbox rows, has
-committed). A worker whose dispatcher cannot settle an event backs
-off and tries again, holding up its own partition only. On revocation a worker
-finishes the record in hand (bounded by a grace period), commits, and drops what
-it had queued: the next owner starts from the committed offset.
+dispatcher as one batch, in offset order; once `handle_batch` returned (the
+batch's transaction, with its inbox rows, has committed) the partition's new
+position is due for commit. A worker does not wait for that commit: the group's
+committer sends every partition's due position in one request, one at a time, and
+the worker meanwhile takes its next batch (a commit round trip per batch per
+partition, serialized by aiokafka, was most of a worker's time on an idle
+database). An offset is still committed only after its effect: a crash before the
+commit redelivers records whose inbox rows exist, and the inbox skips them. A
+worker whose dispatcher cannot settle an event backs off and tries again, holding
+up its own partition only. On revocation a worker finishes the record in hand
+(bounded by a grace period), commits its position itself, and drops what it had
+queued: the next owner starts from the committed offset.
 """
 
 from __future__ import annotations
@@ -87,7 +93,7 @@ class _PartitionWorker:
             try:
                 await self._settle(records)
                 self.position = records[-1].offset + 1
-                await self.commit()  # after the batch's transaction committed
+                self.group.commit_soon()  # after the batch's transaction committed
             except BatchCutShort:
                 # Stopping: the batch's settled part is redelivered from the committed
                 # offset after the next start, and the inbox skips it then.
@@ -138,14 +144,14 @@ class _PartitionWorker:
     def _where(self, record: Record) -> str:
         return f"{record.topic}[{record.partition}]@{record.offset}"
 
+    @property
+    def due(self) -> bool:
+        """Settled past what the broker has recorded as committed."""
+        return self.position is not None and self.position != self.committed
+
     async def commit(self) -> None:
-        if self.position is None or self.position == self.committed:
-            return
-        position = self.position
-        if await self.group.commit(self.partition, position):
-            # Recorded only once the broker took it: after a failed commit, the next
-            # commit (or the final one on revocation) must try again.
-            self.committed = position
+        """Commit this partition's position now (on revocation, and in tests)."""
+        await self.group.commit_positions([self])
 
     async def close(self, grace: float) -> None:
         """Finish the record in hand (within `grace`), commit, drop the rest."""
@@ -196,6 +202,10 @@ class ConsumerGroup:
         self._workers: dict[TopicPartition, _PartitionWorker] = {}
         self._paused: set[TopicPartition] = set()
         self._fetching: asyncio.Task[None] | None = None
+        #: One commit request at a time, built inside the lock: offsets never go back.
+        self._commit_lock = asyncio.Lock()
+        self._commit_wanted = asyncio.Event()
+        self._committing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         topics, pattern = subscription(self.consumer)
@@ -269,14 +279,37 @@ class ConsumerGroup:
             if worker.partition in self._kafka.assignment():
                 self._kafka.resume(worker.partition)
 
-    async def commit(self, partition: TopicPartition, offset: int) -> bool:
-        """Commit `offset` for `partition`; False when the broker did not take it."""
-        try:
-            await self._kafka.commit({partition: offset})
-        except KafkaError as error:  # e.g. rebalanced meanwhile: the inbox absorbs the redelivery
-            log.warning("%s: commit %s@%d failed: %s", self.consumer.module, partition, offset, error)
-            return False
-        return True
+    def commit_soon(self) -> None:
+        """A worker settled a batch: its position goes with the committer's next request."""
+        self._commit_wanted.set()
+        if self._committing is None or self._committing.done():
+            name = f"kafka:{self.consumer.module}:commit"
+            self._committing = asyncio.create_task(self._commit_due(), name=name)
+
+    async def _commit_due(self) -> None:
+        """Commit every partition's due position in one request, again while more come due."""
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            await self.commit_positions(list(self._workers.values()))
+
+    async def commit_positions(self, workers: list[_PartitionWorker]) -> None:
+        """Commit the due positions of `workers` in one request. A position is recorded
+        as committed only once the broker took it: after a failed commit, the next one
+        (or the final one on revocation) tries again."""
+        async with self._commit_lock:
+            offsets = {w.partition: w.position for w in workers if w.due}
+            if not offsets:
+                return
+            try:
+                await self._kafka.commit(offsets)
+            except KafkaError as error:  # e.g. rebalanced meanwhile: the inbox absorbs the redelivery
+                where = ", ".join(f"{p.topic}[{p.partition}]@{o}" for p, o in offsets.items())
+                log.warning("%s: commit %s failed: %s", self.consumer.module, where, error)
+                return
+            for worker in workers:
+                if worker.partition in offsets:
+                    worker.committed = offsets[worker.partition]
 
     async def release(self, partitions: set[TopicPartition]) -> None:
         workers = [self._workers.pop(p) for p in partitions if p in self._workers]
@@ -290,6 +323,10 @@ class ConsumerGroup:
             self._fetching.cancel()
             await asyncio.gather(self._fetching, return_exceptions=True)
         await self.release(set(self._workers))
+        if self._committing is not None:
+            # Every worker committed its final position as it closed.
+            self._committing.cancel()
+            await asyncio.gather(self._committing, return_exceptions=True)
         try:
             await self._kafka.stop()
         except KafkaError as error:
