@@ -36,3 +36,27 @@ async def test_a_failed_commit_is_tried_again_by_the_next_one() -> None:
 
     assert [call.args for call in kafka.commit.await_args_list] == [({partition: 42},), ({partition: 42},)]
     assert worker.committed == 42
+
+
+async def test_the_group_commits_every_partitions_due_position_in_one_request() -> None:
+    group = ConsumerGroup(
+        RecordingConsumer("reader", {"pub"}),
+        _nothing_rejected,
+        {"bootstrap_servers": "127.0.0.1:9"},
+        grace=1.0,
+    )
+    kafka = create_autospec(AIOKafkaConsumer, instance=True)
+    await group._kafka.stop()
+    group._kafka = kafka
+    first, second, idle = (TopicPartition("cloudtaskhub.pub.events", n) for n in range(3))
+    workers = [_PartitionWorker(group, partition) for partition in (first, second, idle)]
+    workers[0].position, workers[1].position = 7, 3
+    workers[2].position = workers[2].committed = 5  # nothing new settled there
+
+    await group.commit_positions(workers)
+    await group.commit_positions(workers)  # nothing due any more
+    for worker in workers:
+        worker.task.cancel()
+
+    assert [call.args for call in kafka.commit.await_args_list] == [({first: 7, second: 3},)]
+    assert [worker.committed for worker in workers] == [7, 3, 5]
