@@ -33,6 +33,9 @@ from bench.scenario import PASSWORD
 
 #: --cprofile DIR: a cProfile of each endpoint's measured requests, DIR/<name>.prof.
 PROFILE_DIR: Path | None = None
+#: --concurrency N: requests in flight at once (1: sequential). With more, the create's
+#: event handlers run beside the next requests and take batches, as under wrk.
+CONCURRENCY = 1
 
 Call = Callable[[], Awaitable[tuple[int, bytes]]]
 
@@ -192,15 +195,21 @@ async def measure(
         profiler = cProfile.Profile()
         profiler.enable()
     started_cpu, started_wall = time.process_time(), time.perf_counter()
-    for _ in range(requests):
-        status, body = await call()
-        assert status < 400, (name, status, body[:300])
+    remaining = requests
+
+    async def client() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            status, body = await call()
+            assert status < 400, (name, status, body[:300])
+
+    await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+    if writes:
+        await settle()
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(str(PROFILE_DIR / f"{name}.prof"))
-    request_cpu = time.process_time() - started_cpu
-    if writes:
-        await settle()
     cpu = time.process_time() - started_cpu
     wall = time.perf_counter() - started_wall
     result: dict[str, Any] = {
@@ -208,8 +217,8 @@ async def measure(
         "cpu_us_per_request": round(cpu * 1e6 / requests, 1),
         "wall_ms_per_request_sequential": round(wall * 1e3 / requests, 3),
     }
-    if writes:
-        result["cpu_us_per_request_until_response"] = round(request_cpu * 1e6 / requests, 1)
+    if CONCURRENCY > 1:
+        result["concurrency"] = CONCURRENCY
     if statements is not None:
         statements.on = False
         result["statements_per_request"] = round(sum(statements.counts.values()) / requests, 1)
@@ -279,9 +288,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated endpoints")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--cprofile", type=Path, default=None, help="directory for <endpoint>.prof files")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
     arguments = parser.parse_args()
+    global CONCURRENCY, PROFILE_DIR
+    CONCURRENCY = max(1, arguments.concurrency)
     if arguments.cprofile:
-        global PROFILE_DIR
         arguments.cprofile.mkdir(parents=True, exist_ok=True)
         PROFILE_DIR = arguments.cprofile
     with tempfile.TemporaryDirectory(prefix="cth-inprocess-") as temporary:

@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--tag", default="after")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--only", action="append", choices=("list", "get", "dashboard", "create"), help="only these"
+    )
     arguments = parser.parse_args()
     arguments.out.mkdir(parents=True, exist_ok=True)
     pin_server_side()
@@ -42,6 +45,8 @@ def main() -> None:
                 "create": (f"{server.url}/api/v1/projects/{dataset.write_project}/tasks", "post_task.lua"),
             }
             for name, (url, script) in targets.items():
+                if arguments.only and name not in arguments.only:
+                    continue
                 svg = arguments.out / f"{name}-{arguments.tag}.svg"
                 spy = subprocess.Popen(
                     [

@@ -1,0 +1,66 @@
+"""SQLite statements through the one-hop aiosqlite cursor (cloudtaskhub/db/one_hop.py):
+the results SQLAlchemy's own adapter gives, in one worker-thread call per statement."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudtaskhub.db.engines import Databases
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    databases = Databases()
+    engine = databases.engine(f"sqlite+aiosqlite:///{tmp_path / 'one-hop.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+    yield engine
+    await databases.dispose()
+
+
+async def test_statements_give_rows_counts_and_errors_as_before(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        returned = await connection.execute(text("INSERT INTO t (v) VALUES ('a'), ('b') RETURNING id, v"))
+        assert returned.all() == [(1, "a"), (2, "b")]
+        inserted = await connection.execute(text("INSERT INTO t (v) VALUES ('c')"))
+        assert (inserted.rowcount, inserted.lastrowid) == (1, 3)
+        many = await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "d"}, {"v": "e"}])
+        assert many.rowcount == 2
+        updated = await connection.execute(text("UPDATE t SET v = v || '!' WHERE id > 3"))
+        assert updated.rowcount == 2
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
+        assert rows == [(1, "a"), (2, "b"), (3, "c"), (4, "d!"), (5, "e!")]
+        assert (await connection.execute(text("SELECT v FROM t WHERE id = 99"))).first() is None
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('a')"))
+    async with engine.connect() as connection:  # the failed transaction left nothing behind
+        assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 5
+
+
+async def test_a_statement_is_one_call_on_the_worker_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # connected and warmed up
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        rows = (await connection.execute(text("SELECT id FROM t"))).all()
+        assert rows == []
+        assert len(calls) == 1
+        await connection.execute(text("INSERT INTO t (v) VALUES ('x') RETURNING id"))
+        assert len(calls) == 2
