@@ -99,6 +99,13 @@ class Dispatcher:
         if self._winding_down and left:
             raise BatchCutShort(f"{self.module}: stopping with {left} events of a batch left")
 
+    async def _back_off(self, seconds: float) -> None:
+        """Wait before an event's next attempt; a stopping process makes none (the event
+        had no effect yet and comes again after the next start)."""
+        self._cut_short_if_winding_down(1)
+        await asyncio.sleep(seconds)
+        self._cut_short_if_winding_down(1)
+
     def _matching(self, type_: str) -> list[Subscription[Any]]:
         return [s for s in self._subscriptions if s.event.matches(type_)]
 
@@ -127,6 +134,7 @@ class Dispatcher:
         """
         EVENT_BATCH_SIZE.labels(self.module).observe(len(envelopes))
         if len(envelopes) == 1:
+            self._cut_short_if_winding_down(1)
             await self.handle(envelopes[0])
             return
         items: list[_Item] = []
@@ -261,7 +269,7 @@ class Dispatcher:
                 await self._dead_letter(envelope, f"{type(failed).__name__}: {failed}", attempt)
                 return
             EVENTS_RETRIED.labels(self.module, envelope.type).inc()
-            await asyncio.sleep(self.backoff(attempt))
+            await self._back_off(self.backoff(attempt))
         while True:
             attempt += 1
             try:
@@ -277,7 +285,7 @@ class Dispatcher:
                 if is_transient(error):
                     log.warning("transient failure on %s (%s), retrying", envelope.type, error)
                     EVENTS_RETRIED.labels(self.module, envelope.type).inc()
-                    await asyncio.sleep(self.backoff(min(attempt, 8)))
+                    await self._back_off(self.backoff(min(attempt, 8)))
                     continue
                 if attempt >= self.max_attempts:
                     log.error("handler for %s failed %d times, dead-lettering", envelope.type, attempt)
@@ -285,7 +293,7 @@ class Dispatcher:
                     return
                 log.warning("handler for %s failed (attempt %d): %s", envelope.type, attempt, error)
                 EVENTS_RETRIED.labels(self.module, envelope.type).inc()
-                await asyncio.sleep(self.backoff(attempt))
+                await self._back_off(self.backoff(attempt))
 
     async def _attempt(
         self,

@@ -48,6 +48,8 @@ class _Lane:
         self.task: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()
         self.idle.set()
+        #: Waiting to hand a batch that could not settle to the consumer again.
+        self.retrying = False
 
     async def run(self) -> None:
         while True:
@@ -91,6 +93,8 @@ class _Lane:
             except (asyncio.CancelledError, BatchCutShort):
                 raise
             except Exception:
+                if self.state.stopping:
+                    raise BatchCutShort("stopping: not handed over again") from None
                 delay = _RESETTLE_DELAY_SECONDS[min(failures, len(_RESETTLE_DELAY_SECONDS) - 1)]
                 failures += 1
                 log.exception(
@@ -100,7 +104,11 @@ class _Lane:
                     envelopes[0].id,
                     delay,
                 )
-                await asyncio.sleep(delay)
+                self.retrying = True
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self.retrying = False
 
 
 class _ConsumerState:
@@ -121,6 +129,7 @@ class _ConsumerState:
         #: pending row (see `resume`), so it never takes a newer event of a key first.
         self.blocked: set[str] = set()
         self.room: asyncio.Future[None] | None = None
+        self.stopping = False
 
     def lane_for(self, envelope: Envelope) -> _Lane:
         return self.lanes[zlib.crc32(envelope.subject.encode()) % len(self.lanes)]
@@ -226,8 +235,12 @@ class InProcessBus:
         """Let lanes finish the event they are handling (not the rest of its batch), then
         cancel them; past `grace` a handler is cancelled too (its transaction rolls back)."""
         for state in self._states.values():
+            state.stopping = True
             state.consumer.wind_down()
         lanes = [lane for state in self._states.values() for lane in state.lanes]
+        for lane in lanes:
+            if lane.retrying and lane.task is not None:
+                lane.task.cancel()  # nothing in hand: its batch did not settle
         idle = [asyncio.ensure_future(lane.idle.wait()) for lane in lanes]
         if idle:
             await asyncio.wait(idle, timeout=grace)

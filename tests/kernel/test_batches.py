@@ -260,3 +260,46 @@ async def test_a_stopping_process_finishes_the_event_in_hand_not_its_batch_and_t
     assert handled.seqs_by_key() == {
         f"key-{k}": [n for key, n in pings if key == f"key-{k}"] for k in range(4)
     }
+
+
+async def test_a_stopping_process_makes_no_more_attempts_at_an_event_that_keeps_failing(
+    start_runtime: StartRuntime,
+) -> None:
+    handled = Handled()
+    state = {"database down": True, "winding down": False, "attempts while stopping": 0}
+    failed_once = asyncio.Event()
+
+    async def database_down(_event: Any) -> None:
+        if state["winding down"]:
+            state["attempts while stopping"] += 1
+        if state["database down"]:
+            failed_once.set()
+            raise ConnectionResetError("database connection reset")  # transient: retried
+
+    name = "batchretrystop"
+    modules = [
+        publisher_module("bpubeight"),
+        consumer_module(name, "bpubeight", handled, before=database_down),
+    ]
+    runtime = await start_runtime(modules)
+    dispatcher = runtime.module(name).dispatcher
+    assert dispatcher is not None
+    wind_down = dispatcher.wind_down
+
+    def noted_wind_down() -> None:
+        state["winding down"] = True
+        wind_down()
+
+    dispatcher.wind_down = noted_wind_down  # type: ignore[method-assign]
+    await record_pings(runtime.module("bpubeight"), [("k", 1)])
+    await asyncio.wait_for(failed_once.wait(), timeout=30)
+
+    await runtime.stop()
+
+    assert state["winding down"]
+    assert state["attempts while stopping"] == 0
+    assert await rows_handled(runtime.module(name)) == 0
+    state.update({"database down": False, "winding down": False})
+    restarted = await start_runtime(modules)
+    await asyncio.wait_for(restarted.drain(), timeout=60)
+    assert handled.seqs_by_key() == {"k": [1]}
