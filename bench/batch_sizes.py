@@ -24,7 +24,7 @@ BURST = 2000
 
 
 async def measure(workdir: Path) -> dict[str, Any]:
-    from entrypoints.split import FAST_KAFKA, start_broker
+    from entrypoints.split import start_broker
 
     results: dict[str, Any] = {"loadavg_at_start": loadavg(), "memory_sqlite": {}, "kafka_sqlite": {}}
     for size in SIZES:
@@ -38,15 +38,7 @@ async def measure(workdir: Path) -> dict[str, Any]:
     pin_all_threads(broker.pid, LOAD_CPUS)
     try:
         for size in SIZES:
-            kafka = {
-                "bus": "kafka",
-                "kafka_bootstrap": bootstrap,
-                "kafka_idempotent_producer": False,
-                "kafka_session_timeout_ms": int(FAST_KAFKA["CTH_KAFKA_SESSION_TIMEOUT_MS"]),
-                "kafka_heartbeat_interval_ms": int(FAST_KAFKA["CTH_KAFKA_HEARTBEAT_INTERVAL_MS"]),
-                "kafka_metadata_max_age_ms": int(FAST_KAFKA["CTH_KAFKA_METADATA_MAX_AGE_MS"]),
-                "bus_consumer_batch_max": size,
-            }
+            kafka = {**events.kafka_settings(bootstrap), "bus_consumer_batch_max": size}
             database = f"sqlite+aiosqlite:///{workdir / f'kafka-{size}.db'}"
             latency, throughput = await events.kernel_path(database, workdir, 2.0, BURST, **kafka)
             results["kafka_sqlite"][size] = {"latency": latency.summary(), "throughput": throughput.summary()}

@@ -411,23 +411,30 @@ async def run_memory(
     )
 
 
+def kafka_settings(bootstrap: str) -> dict[str, Any]:
+    """The Kafka bus on the test broker (Tansu: no idempotent producer), with the test
+    suite's short group timings (its consumer-group joins are slow)."""
+    from entrypoints.split import FAST_KAFKA
+
+    return {
+        "bus": "kafka",
+        "kafka_bootstrap": bootstrap,
+        "kafka_idempotent_producer": False,
+        "kafka_session_timeout_ms": int(FAST_KAFKA["CTH_KAFKA_SESSION_TIMEOUT_MS"]),
+        "kafka_heartbeat_interval_ms": int(FAST_KAFKA["CTH_KAFKA_HEARTBEAT_INTERVAL_MS"]),
+        "kafka_metadata_max_age_ms": int(FAST_KAFKA["CTH_KAFKA_METADATA_MAX_AGE_MS"]),
+    }
+
+
 async def run_kafka(data_dir: Path, log_dir: Path, seconds: float, burst_count: int) -> dict[str, Any]:
-    from entrypoints.split import FAST_KAFKA, start_broker
+    from entrypoints.split import start_broker
 
     broker, bootstrap = start_broker(log_dir)
     pin_all_threads(broker.pid, LOAD_CPUS)
     try:
         base = await raw_kafka(bootstrap, seconds, burst_count)
         database = f"sqlite+aiosqlite:///{data_dir / 'kafka-bench.db'}"
-        kafka = {
-            "bus": "kafka",
-            "kafka_bootstrap": bootstrap,
-            "kafka_idempotent_producer": False,
-            "kafka_session_timeout_ms": int(FAST_KAFKA["CTH_KAFKA_SESSION_TIMEOUT_MS"]),
-            "kafka_heartbeat_interval_ms": int(FAST_KAFKA["CTH_KAFKA_HEARTBEAT_INTERVAL_MS"]),
-            "kafka_metadata_max_age_ms": int(FAST_KAFKA["CTH_KAFKA_METADATA_MAX_AGE_MS"]),
-        }
-        bus = await kernel_path(database, data_dir, seconds, burst_count, **kafka)
+        bus = await kernel_path(database, data_dir, seconds, burst_count, **kafka_settings(bootstrap))
     finally:
         broker.stop()
     return _figures(

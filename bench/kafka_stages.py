@@ -148,7 +148,7 @@ def instrument(stamps: Stamps) -> None:
 
 
 async def run(seconds: float, burst: int) -> dict[str, Any]:
-    from entrypoints.split import FAST_KAFKA, start_broker
+    from entrypoints.split import start_broker
 
     stamps = Stamps()
     instrument(stamps)
@@ -157,14 +157,7 @@ async def run(seconds: float, burst: int) -> dict[str, Any]:
         broker, bootstrap = start_broker(workdir / "logs")
         pin_all_threads(broker.pid, LOAD_CPUS)
         try:
-            kafka = {
-                "bus": "kafka",
-                "kafka_bootstrap": bootstrap,
-                "kafka_idempotent_producer": False,
-                "kafka_session_timeout_ms": int(FAST_KAFKA["CTH_KAFKA_SESSION_TIMEOUT_MS"]),
-                "kafka_heartbeat_interval_ms": int(FAST_KAFKA["CTH_KAFKA_HEARTBEAT_INTERVAL_MS"]),
-                "kafka_metadata_max_age_ms": int(FAST_KAFKA["CTH_KAFKA_METADATA_MAX_AGE_MS"]),
-            }
+            kafka = events.kafka_settings(bootstrap)
             database = f"sqlite+aiosqlite:///{workdir / 'kafka-stages.db'}"
             latency, throughput = await events.kernel_path(database, workdir, seconds, burst, **kafka)
         finally:
