@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from unittest.mock import create_autospec
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -15,7 +16,8 @@ async def _nothing_rejected(consumer: str, record: object, error: str) -> None:
     raise AssertionError("no record is rejected here")
 
 
-async def test_a_failed_commit_is_tried_again_by_the_next_one() -> None:
+async def _group_with_a_stand_in_broker() -> tuple[ConsumerGroup, Any]:
+    """A group whose Kafka client is a mock: its `commit` stands in for the broker's answers."""
     group = ConsumerGroup(
         RecordingConsumer("reader", {"pub"}),
         _nothing_rejected,
@@ -23,9 +25,14 @@ async def test_a_failed_commit_is_tried_again_by_the_next_one() -> None:
         grace=1.0,
     )
     kafka = create_autospec(AIOKafkaConsumer, instance=True)
-    kafka.commit.side_effect = [CommitFailedError("rebalancing"), None]
-    await group._kafka.stop()  # never started: stands in for the broker's answers
+    await group._kafka.stop()  # never started
     group._kafka = kafka
+    return group, kafka
+
+
+async def test_a_failed_commit_is_tried_again_by_the_next_one() -> None:
+    group, kafka = await _group_with_a_stand_in_broker()
+    kafka.commit.side_effect = [CommitFailedError("rebalancing"), None]
     partition = TopicPartition("cloudtaskhub.pub.events", 0)
     worker = _PartitionWorker(group, partition)
     worker.position = 42
@@ -39,15 +46,7 @@ async def test_a_failed_commit_is_tried_again_by_the_next_one() -> None:
 
 
 async def test_the_group_commits_every_partitions_due_position_in_one_request() -> None:
-    group = ConsumerGroup(
-        RecordingConsumer("reader", {"pub"}),
-        _nothing_rejected,
-        {"bootstrap_servers": "127.0.0.1:9"},
-        grace=1.0,
-    )
-    kafka = create_autospec(AIOKafkaConsumer, instance=True)
-    await group._kafka.stop()
-    group._kafka = kafka
+    group, kafka = await _group_with_a_stand_in_broker()
     first, second, idle = (TopicPartition("cloudtaskhub.pub.events", n) for n in range(3))
     workers = [_PartitionWorker(group, partition) for partition in (first, second, idle)]
     workers[0].position, workers[1].position = 7, 3
