@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 
+from cloudtaskhub.allocator import limit_malloc_arenas
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.events.bus import Bus
 from cloudtaskhub.http.auth import provide_principal
@@ -52,6 +53,8 @@ def create_app(
     the same document in every shape (see `cloudtaskhub.http.openapi`).
     """
     settings = settings or load_settings(environ=environ)
+    # Before the runtime starts its database worker threads, each of which would get an arena.
+    limit_malloc_arenas(settings.malloc_arena_max)
     resolve_plain_dependencies_in_order()
     public_document = _public_document(modules, public_modules, settings)
     configure_logging(settings)

@@ -46,6 +46,9 @@ class Settings:
     #: db_pool_size + 10 connections made a long-running process grow with its database;
     #: pages not cached come from the OS page cache (no latency cost in the soak's A/B).
     sqlite_cache_kib: int = 512
+    #: C allocator arenas per process (glibc); 0 keeps glibc's default of 8 per core.
+    #: One per SQLite worker thread fragmented memory (see `cloudtaskhub.allocator`).
+    malloc_arena_max: int = 2
     version: str = "0.1.0"
     process_name: str = ""
 
@@ -141,6 +144,12 @@ class Settings:
             value = getattr(self, name)
             if value <= 0:
                 raise SettingsError(_variable_name("CTH_", name), "a number greater than 0", str(value))
+        if self.malloc_arena_max < 0:
+            raise SettingsError(
+                "CTH_MALLOC_ARENA_MAX",
+                "a number of arenas, or 0 for glibc's default",
+                str(self.malloc_arena_max),
+            )
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(
                 "CTH_METRICS_PORT", "a TCP port (1-65535), or 0 for none", str(self.metrics_port)
