@@ -21,8 +21,23 @@ from bench.load import wrk_version
 
 MODES: dict[str, dict[str, Any]] = {
     # ≤ 3 minutes on the 2-core reference machine
-    "quick": {"http_seconds": 5, "event_seconds": 2.0, "burst": 500, "mixed_seconds": 5, "probes": 20},
-    "full": {"http_seconds": 15, "event_seconds": 6, "burst": 5000, "mixed_seconds": 15, "probes": 40},
+    # drain: events committed to the outbox before the spine-drain figures start the relay
+    "quick": {
+        "http_seconds": 5,
+        "event_seconds": 2.0,
+        "burst": 500,
+        "drain": 1000,
+        "mixed_seconds": 5,
+        "probes": 20,
+    },
+    "full": {
+        "http_seconds": 15,
+        "event_seconds": 6,
+        "burst": 5000,
+        "drain": 5000,
+        "mixed_seconds": 15,
+        "probes": 40,
+    },
 }
 OPTIMIZATIONS = Path(__file__).resolve().parent / "optimizations.json"
 
@@ -109,7 +124,9 @@ def main() -> int:
         "load_generator": f"{wrk_version()} (1 thread, keep-alive, pinned to the load CPU)",
         "loadavg_at_start": loadavg(),
         "parameters": mode,
+        "spine_environment": events.spine_environment(),
     }
+    events.spine_overrides()  # a misspelt CTH_BUS_/CTH_KAFKA_/CTH_OUTBOX_ variable stops here
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cth-bench-") as temporary:
         workdir = Path(temporary)
@@ -136,7 +153,14 @@ def main() -> int:
 
         stage("event bus: in-process (SQLite, PostgreSQL), Kafka")
         figures |= asyncio.run(
-            events.run(workdir / "events", logs, mode["event_seconds"], mode["burst"], arguments.pg_url)
+            events.run(
+                workdir / "events",
+                logs,
+                mode["event_seconds"],
+                mode["burst"],
+                arguments.pg_url,
+                mode["drain"],
+            )
         )
 
         stage("keeping up: all-in-one under create load until every backlog is 0")
@@ -166,12 +190,14 @@ def main() -> int:
     return finish(meta, figures, started, arguments.out)
 
 
-def finish(meta: dict[str, Any], figures: dict[str, Any], started: float, out: Path) -> int:
+def finish(
+    meta: dict[str, Any], figures: dict[str, Any], started: float, out: Path, *, optimizations: bool = True
+) -> int:
     """Stamp the run's duration and load, add the optimizations log, write and print the results."""
     meta["duration_s"] = round(time.monotonic() - started, 1)
     meta["loadavg_at_end"] = loadavg()
     results: dict[str, Any] = {"meta": meta, "figures": figures}
-    if OPTIMIZATIONS.exists():
+    if optimizations and OPTIMIZATIONS.exists():
         results["optimizations"] = json.loads(OPTIMIZATIONS.read_text())
     write_results(out, results)
     from bench.report import markdown

@@ -17,11 +17,20 @@ LABELS = {
     "http.list_tasks_postgres.vs_bare_litestar": "List 20 tasks (auth, PostgreSQL) vs bare Litestar, req/s",
     "http.create_task_postgres.vs_bare_litestar": "Create task (+ outbox), PostgreSQL, vs bare POST, req/s",
     "events.memory_sqlite.latency_p99": "In-process bus, SQLite: commit→handler p99 @500/s, ms",
-    "events.memory_sqlite.throughput": "In-process bus, SQLite: events/s",
+    "events.memory_sqlite.throughput": "In-process bus, SQLite, fed by 8 producers' commits: events/s "
+    "vs inline",
+    "events.memory_sqlite.spine_drain": "In-process bus, SQLite, spine drain (rows already in the outbox): "
+    "events/s vs inline",
     "events.memory_postgres.latency_p99": "In-process bus, PostgreSQL: commit→handler p99 @500/s, ms",
-    "events.memory_postgres.throughput": "In-process bus, PostgreSQL: events/s",
+    "events.memory_postgres.throughput": "In-process bus, PostgreSQL, fed by 8 producers' commits: events/s "
+    "vs inline",
+    "events.memory_postgres.spine_drain": "In-process bus, PostgreSQL, spine drain (rows already in the "
+    "outbox): events/s vs inline",
     "events.kafka_sqlite.latency_p99": "Kafka bus (Tansu): commit→handler p99 @500/s, ms",
-    "events.kafka_sqlite.throughput": "Kafka bus (Tansu): events/s",
+    "events.kafka_sqlite.throughput": "Kafka bus (Tansu), fed by 8 SQLite producers' commits: events/s vs "
+    "raw aiokafka producing from memory",
+    "events.kafka_sqlite.spine_drain": "Kafka bus (Tansu), spine drain (rows already in the outbox): "
+    "events/s vs raw aiokafka produce+consume",
     "events.keeping_up.all_in_one_sqlite": "Keeping up: last create request → every backlog 0 (SQLite), s",
     "split.mixed.latency_p99": "Mixed scenario p99: split via Traefik vs all-in-one, ms",
     "split.mixed.throughput": "Mixed scenario: split via Traefik vs all-in-one, req/s",

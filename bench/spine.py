@@ -147,7 +147,9 @@ def main() -> int:
         "load_generator": f"{wrk_version()} (1 thread, keep-alive, pinned to the load CPU)",
         "loadavg_at_start": loadavg(),
         "parameters": mode,
+        "spine_environment": events.spine_environment(),
     }
+    events.spine_overrides()  # a misspelt variable stops here
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cth-spine-") as temporary:
         workdir = Path(temporary)
@@ -168,7 +170,14 @@ def main() -> int:
         stage("event bus: in-process (SQLite, PostgreSQL), Kafka")
         (workdir / "events").mkdir()
         figures |= asyncio.run(
-            events.run(workdir / "events", logs, mode["event_seconds"], mode["burst"], arguments.pg_url)
+            events.run(
+                workdir / "events",
+                logs,
+                mode["event_seconds"],
+                mode["burst"],
+                arguments.pg_url,
+                mode["drain"],
+            )
         )
 
         stage("split shape through Traefik")
