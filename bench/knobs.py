@@ -77,23 +77,29 @@ def _cell(figure: dict[str, Any] | None, digits: int = 0) -> str:
     return f"{value} ({figure['ratio']:.2f}×)" if figure.get("ratio") is not None else value
 
 
-def _batch(figure: dict[str, Any] | None, where: str = "bus") -> str:
-    details = (figure or {}).get("details", {}).get(where, {})
-    batches = details.get("batches", details)
-    mean = batches.get("batch_mean") if isinstance(batches, dict) else None
+def _batch(figure: dict[str, Any] | None) -> str:
+    """The bus's mean batch: a phase's `batches` dict, or the drain's own fields."""
+    bus = (figure or {}).get("details", {}).get("bus", {})
+    batches = bus.get("batches")
+    mean = (batches if isinstance(batches, dict) else bus).get("batch_mean")
     return "—" if mean is None else f"{mean:.1f}"
+
+
+def _offered(figure: dict[str, Any] | None) -> str:
+    offered = (figure or {}).get("details", {}).get("bus", {}).get("offered_per_s")
+    return "—" if offered is None else f"{offered:,.0f}"
 
 
 def table(rows: list[dict[str, Any]], buses: list[str]) -> str:
     lines = [
-        "| variant | bus | p99 @500/s, ms (× baseline) | batch | fed by producers, events/s (×) | batch "
-        "| spine drain, events/s (×) | batch | keeping up, s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| variant | bus | commit→handler p99, ms (× baseline) | offered/s (500 asked) | batch "
+        "| fed by producers, events/s (×) | batch | spine drain, events/s (×) | batch | keeping up, s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         name = ", ".join(f"{k}={v}" for k, v in row["variant"].items()) or "defaults"
         if "failed" in row:
-            lines.append(f"| {name} | failed | | | | | | | |")
+            lines.append(f"| {name} | failed | | | | | | | | |")
             continue
         figures = row["figures"]
         kept = figures.get("events.keeping_up.all_in_one_sqlite")
@@ -103,13 +109,21 @@ def table(rows: list[dict[str, Any]], buses: list[str]) -> str:
             fed = figures.get(f"events.{bus}.throughput")
             drain = figures.get(f"events.{bus}.spine_drain")
             lines.append(
-                f"| {name} | {bus} | {_cell(latency, 1)} | {_batch(latency)} | {_cell(fed)} | {_batch(fed)} "
+                f"| {name} | {bus} | {_cell(latency, 1)} | {_offered(latency)} | {_batch(latency)} "
+                f"| {_cell(fed)} | {_batch(fed)} "
                 f"| {_cell(drain)} | {_batch(drain)} | {kept_cell} |"
             )
     return "\n".join(lines)
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--table"]:  # render a results file again: --table FILE
+        results = json.loads(Path(sys.argv[2]).read_text())
+        buses = sorted(
+            {k.split(".")[1] for r in results["variants"] for k in r.get("figures", {})} - {"keeping_up"}
+        )
+        print(table(results["variants"], [b for b in BUSES if b in buses]))
+        return 0
     parser = argparse.ArgumentParser(prog="python -m bench.knobs")
     parser.add_argument("--vary", action="append", required=True, help="VARIABLE=value,value (repeatable)")
     parser.add_argument("--buses", default=",".join(BUSES))
