@@ -36,6 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from deploy.testbed.priority import children, renice_threads  # noqa: E402
 from tests.e2e.scenario import PASSWORD, Scenario, Shape, eventually  # noqa: E402
 
 WORK = ROOT / "var" / "testbed"
@@ -106,7 +107,9 @@ def storage_driver() -> str:
     return "overlay2" if any(line.split()[-1] == "overlay" for line in filesystems.splitlines()) else "vfs"
 
 
-def engine_up() -> None:
+def engine_up() -> bool:
+    """True if it started the engine (then `engine_down` stops it again)."""
+    started = False
     WORK.mkdir(parents=True, exist_ok=True)
     for tool, package in (("dockerd", "docker.io"), ("debootstrap", "debootstrap")):
         if shutil.which(tool) is None:
@@ -115,14 +118,8 @@ def engine_up() -> None:
         driver = storage_driver()
         log(f"no Docker engine answers: starting dockerd --storage-driver={driver} (stopped again by `down`)")
         with open(WORK / "dockerd.log", "ab") as output:
-            # The engine, containerd, the shims and the Swarm agent run on the host beside
-            # everything else; on a busy machine they starved (measured: the agent's
-            # heartbeat to its own manager timed out, so Swarm restarted the global Traefik
-            # task mid-update; health-check execs timed out, so healthy tasks were killed).
-            # A higher priority for them (SWARM_ENGINE_NICE, -10) costs nothing when idle.
-            nice = os.environ.get("SWARM_ENGINE_NICE", "-10")
             daemon = subprocess.Popen(
-                ["nice", "-n", nice, "dockerd", f"--storage-driver={driver}"],
+                ["dockerd", f"--storage-driver={driver}"],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -133,6 +130,8 @@ def engine_up() -> None:
             "dockerd to answer",
             120,
         )
+        engine_priority(daemon.pid)
+        started = True
     if docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() != "active":
         log("one-node Swarm: docker swarm init --advertise-addr 127.0.0.1")
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
@@ -148,6 +147,25 @@ def engine_up() -> None:
     node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
     docker("node", "update", "--label-add", "cloudtaskhub.data=true", node)
     cpu_weight()
+    return started
+
+
+def engine_priority(pid: int) -> None:
+    """dockerd's own threads, not its children, to SWARM_ENGINE_NICE (-10; deploy/testbed/priority.py).
+
+    Swarm's manager and agent live in dockerd; starved, the agent missed its heartbeat to its
+    own manager, which marked the node down and restarted every task. dockerd started at the
+    normal priority and has started its containerd by the time it answers, so containerd, the
+    shims and every container stay at 0 when its threads are reniced: under `nice -n -10
+    dockerd` they inherited -10, and the stack's own app processes starved the machine."""
+    nice = int(os.environ.get("SWARM_ENGINE_NICE", "-10"))
+    containerd = children(pid, "containerd")
+    threads = renice_threads(pid, nice)
+    log(
+        f"dockerd (pid {pid}, {len(threads)} threads) at nice {nice}; its containerd "
+        f"({', '.join(map(str, containerd)) or 'not its child: a system containerd'}), "
+        "the shims and the containers at the normal priority"
+    )
 
 
 def cpu_weight() -> None:
@@ -169,17 +187,42 @@ def engine_down() -> None:
         log("the Docker engine was running before the test bed: left running")
         return
     pid = int(pid_file.read_text())
-    log(f"stopping the dockerd this test bed started (pid {pid})")
+    with contextlib.suppress(FileNotFoundError):
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "dockerd":
+            log(f"pid {pid} is no dockerd (any more): nothing to stop")
+            pid_file.unlink()
+            return
+    containerd = children(pid, "containerd")
+    log(f"stopping the dockerd this test bed started (pid {pid}) and its containerd {containerd}")
+    for process in (pid, *containerd):
+        stop(process)
+    pid_file.unlink()
+
+
+def exited(pid: int) -> bool:
+    """Gone, or a zombie: after `make swarm-up` returned, its dockerd is no child of ours, and
+    init here reaps it seconds after it exits."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def stop(pid: int) -> None:
+    """SIGTERM, up to 90 s for it to exit, then SIGKILL: nothing the test bed started outlives it."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):  # our child: reap it, or it lingers
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    break
-            os.kill(pid, 0)
+                    return
+            if exited(pid):
+                return
             time.sleep(0.5)
-    pid_file.unlink()
+        log(f"pid {pid} still runs 90 s after SIGTERM: SIGKILL")
+        os.kill(pid, signal.SIGKILL)
 
 
 # -- images, secrets, the env file ----------------------------------------------------------
@@ -893,12 +936,21 @@ def secrets_and_targets() -> str:
 
 
 def integration() -> None:
-    """`make integration` (deploy/compose.tests.yml) on the stand-ins, built offline."""
+    """`make integration` (deploy/compose.tests.yml) on the stand-ins, built offline; the
+    engine stopped again if this started it."""
+    started = engine_up()
+    try:
+        build("a")
+        compose_integration()
+    finally:
+        if started:  # a test that starts the engine stops what it started
+            engine_down()
+
+
+def compose_integration() -> None:
     import functools
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    engine_up()
-    build("a")
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(WORK / "wheelhouse"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -928,8 +980,9 @@ def integration() -> None:
 
 def down() -> None:
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        log("no Docker engine answers: nothing to remove")
-        (WORK / "dockerd.pid").unlink(missing_ok=True)
+        log("no Docker engine answers: no stack to remove")
+        if (WORK / "dockerd.pid").exists():
+            engine_down()  # a dockerd of ours that hangs is still stopped
         return
     if services():
         log(f"docker stack rm {STACK}")
