@@ -654,9 +654,18 @@ def up(shape: str, tag: str = "a") -> None:
         wait_converged(tag, shape)
 
 
+class Results(list[str]):
+    """The steps' results, each also logged as it comes: a failed run still shows the
+    figures of the steps that passed."""
+
+    def append(self, line: str) -> None:
+        log(f"result: {line}")
+        super().append(line)
+
+
 def e2e(steps: set[str]) -> None:
     http = httpx.Client(base_url=URL, timeout=10.0)
-    results: list[str] = []
+    results = Results()
     up("allinone", "a")
 
     with timed("1 all-in-one: the scenario through Traefik"):
