@@ -1,8 +1,15 @@
 #!/bin/sh
 # The official image's first-start behaviour, as much of it as the stack and
-# deploy/compose.tests.yml use. The cluster lives in a subdirectory of the mount, so a
-# tmpfs or a fresh volume both work without chown.
+# deploy/compose.tests.yml use. Like the official image it starts as root, makes the data
+# directory postgres's and runs on as postgres: a tmpfs mount (deploy/compose.tests.yml) is
+# root's with the image directory's mode 755, so postgres alone could not create the cluster
+# in it (measured: `make swarm-integration` failed on "mkdir ... Permission denied").
 set -eu
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p /var/lib/postgresql/data /var/run/postgresql
+    chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
 POSTGRES_USER=${POSTGRES_USER:-postgres}
 POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
 if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
