@@ -5,8 +5,8 @@
 # host and served on loopback (--no-index): no package index, no registry.
 #
 #   deploy/testbed/build.sh TAG     app image cloudtaskhub-testbed/cloudtaskhub:TAG
-# Images already present are kept (REBUILD=1 rebuilds the stand-ins); the app image is
-# always rebuilt (layers are cached), since the code changes.
+# The base image is kept once built; a stand-in is rebuilt when its directory changed
+# (REBUILD=1 rebuilds them all); the app image is always rebuilt (layers are cached).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tag=${1:?usage: build.sh TAG}
@@ -55,12 +55,18 @@ done
 offline=(--network host --build-arg "PIP_FIND_LINKS=http://127.0.0.1:$port/" --build-arg PIP_NO_INDEX=1)
 
 constraint() { sed -n "s/^$1==//p" requirements/constraints.txt; }
+# A stand-in is rebuilt when its directory or build arguments changed since its image was
+# built (a label holds their hash): a kept image with an old entrypoint ran in a later run.
 standin() {  # name tag [build args...]
-    local name=$1 image=$2
+    local name=$1 image=$2 context built
     shift 2
-    if [ -n "${REBUILD:-}" ] || ! have "$image"; then
+    context=$( (cd "deploy/testbed/images/$name" && find . -type f | LC_ALL=C sort | xargs sha256sum; echo "$base $*") \
+        | sha256sum | cut -c1-16)
+    built=$(docker image inspect -f '{{index .Config.Labels "cloudtaskhub.testbed.context"}}' "$image" 2>/dev/null || true)
+    if [ -n "${REBUILD:-}" ] || [ "$built" != "$context" ]; then
         stamp "stand-in $image"
-        build_image "${offline[@]}" --build-arg "BASE=$base" "$@" -t "$image" "deploy/testbed/images/$name"
+        build_image "${offline[@]}" --build-arg "BASE=$base" "$@" --label "cloudtaskhub.testbed.context=$context" \
+            -t "$image" "deploy/testbed/images/$name"
     fi
 }
 standin postgres cloudtaskhub-testbed/postgres:15
