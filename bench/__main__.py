@@ -49,6 +49,19 @@ def loadavg() -> list[float]:
         return []
 
 
+def run_meta(command: str, **fields: Any) -> dict[str, Any]:
+    """What every results file says of its run: the command, the code, the machine, the load."""
+    return {
+        "command": command,
+        "git_sha": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "loadavg_at_start": loadavg(),
+        **fields,
+    }
+
+
 def footprint_figures(facts: dict[str, Any], split_result: dict[str, Any] | str) -> dict[str, Any]:
     out = {
         "footprint.all_in_one.rss": figure(
@@ -113,19 +126,14 @@ def main() -> int:
     mode = MODES[arguments.mode]
     pin_server_side()
     started = time.monotonic()
-    meta: dict[str, Any] = {
-        "command": os.environ.get("BENCH_COMMAND")
+    meta = run_meta(
+        os.environ.get("BENCH_COMMAND")
         or shlex.join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
-        "mode": arguments.mode,
-        "git_sha": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "load_generator": f"{wrk_version()} (1 thread, keep-alive, pinned to the load CPU)",
-        "loadavg_at_start": loadavg(),
-        "parameters": mode,
-        "spine_environment": events.spine_environment(),
-    }
+        mode=arguments.mode,
+        load_generator=f"{wrk_version()} (1 thread, keep-alive, pinned to the load CPU)",
+        parameters=mode,
+        spine_environment=events.spine_environment(),
+    )
     events.spine_overrides()  # a misspelt CTH_BUS_/CTH_KAFKA_/CTH_OUTBOX_ variable stops here
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cth-bench-") as temporary:

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ from bench.events import BUSES, run, spine_environment, spine_overrides
 
 
 def main() -> int:
-    from bench.__main__ import MODES, finish, loadavg
-    from bench.common import git, machine_info, pin_server_side
+    from bench.__main__ import MODES, finish, run_meta
+    from bench.common import pin_server_side
 
     parser = argparse.ArgumentParser(prog="python -m bench.buses")
     parser.add_argument("--mode", choices=sorted(MODES), default=os.environ.get("BENCH_MODE", "quick"))
@@ -46,17 +45,12 @@ def main() -> int:
     mode = MODES[arguments.mode]
     pin_server_side()
     started = time.monotonic()
-    meta: dict[str, Any] = {
-        "command": "python -m bench.buses " + " ".join(sys.argv[1:]),
-        "mode": arguments.mode,
-        "git_sha": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "loadavg_at_start": loadavg(),
-        "parameters": mode,
-        "spine_environment": spine_environment(),
-    }
+    meta = run_meta(
+        "python -m bench.buses " + " ".join(sys.argv[1:]),
+        mode=arguments.mode,
+        parameters=mode,
+        spine_environment=spine_environment(),
+    )
     spine_overrides()  # a misspelt variable stops here, before anything runs
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cth-events-") as temporary:

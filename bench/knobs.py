@@ -20,12 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import loadavg
-from bench.common import ROOT, git, machine_info, write_results
+from bench.__main__ import loadavg, run_meta
+from bench.common import ROOT, write_results
 from bench.events import BUSES, spine_overrides
 
 
@@ -132,14 +131,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     arguments = parser.parse_args()
     buses = [b for b in arguments.buses.split(",") if b]
-    meta: dict[str, Any] = {
-        "command": "python -m bench.knobs " + " ".join(sys.argv[1:]),
-        "git_sha": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "loadavg_at_start": loadavg(),
-    }
+    meta = run_meta("python -m bench.knobs " + " ".join(sys.argv[1:]))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cth-knobs-") as temporary:
         for variant in variants(arguments.vary):

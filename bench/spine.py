@@ -20,20 +20,17 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench import events, split
-from bench.__main__ import MODES, finish, loadavg, parse_arguments
+from bench.__main__ import MODES, finish, parse_arguments, run_meta
 from bench.common import (
     cloudtaskhub_server,
     figure,
     free_port,
-    git,
-    machine_info,
     not_measured,
     pin_server_side,
 )
@@ -137,18 +134,13 @@ def main() -> int:
     mode = MODES[arguments.mode]
     pin_server_side()
     started = time.monotonic()
-    meta: dict[str, Any] = {
-        "command": "python -m bench.spine " + " ".join(sys.argv[1:]),
-        "mode": arguments.mode,
-        "git_sha": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "load_generator": f"{wrk_version()} (1 thread, keep-alive, pinned to the load CPU)",
-        "loadavg_at_start": loadavg(),
-        "parameters": mode,
-        "spine_environment": events.spine_environment(),
-    }
+    meta = run_meta(
+        "python -m bench.spine " + " ".join(sys.argv[1:]),
+        mode=arguments.mode,
+        load_generator=f"{wrk_version()} (1 thread, keep-alive, pinned to the load CPU)",
+        parameters=mode,
+        spine_environment=events.spine_environment(),
+    )
     events.spine_overrides()  # a misspelt variable stops here
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cth-spine-") as temporary:
