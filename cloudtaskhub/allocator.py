@@ -15,13 +15,14 @@ are before the first worker thread starts.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 
 #: glibc's `M_ARENA_MAX` option of `mallopt(3)`.
 _M_ARENA_MAX = -8
 
 
+@functools.cache  # once per process: every app built in it (tests build many) asks again
 def limit_malloc_arenas(arenas: int) -> bool:
     """Cap the C allocator's arenas at `arenas` (0: leave glibc's default); True if applied.
 
@@ -30,10 +31,7 @@ def limit_malloc_arenas(arenas: int) -> bool:
     """
     if arenas <= 0 or "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
+    process = ctypes.CDLL(None)  # the symbols already loaded, the C library's among them
+    if not hasattr(process, "mallopt") or not hasattr(process, "gnu_get_libc_version"):
         return False
-    libc = ctypes.CDLL(name)
-    if not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):
-        return False
-    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    return bool(process.mallopt(_M_ARENA_MAX, arenas))
