@@ -38,6 +38,9 @@ _TOPIC_ALREADY_EXISTS = 36
 CONNECT_DEADLINE_SECONDS = 60.0
 #: How long shutdown and rebalances wait for a handler in flight.
 HANDLER_GRACE_SECONDS = 10.0
+#: A member without an assignment for this many rebalance timeouts (at least a minute)
+#: is wedged, not joining: readiness fails so the orchestrator replaces the process.
+STUCK_REBALANCES = 6
 
 
 def dlq_topic(consumer: str) -> str:
@@ -92,12 +95,14 @@ class KafkaBus:
         # A rebalance waits for our revocation; finishing a handler must not take so
         # long that the group gives up on this member.
         grace = min(HANDLER_GRACE_SECONDS, settings.kafka_session_timeout_ms / 2000)
+        stuck_after = max(60.0, STUCK_REBALANCES * settings.kafka_session_timeout_ms / 1000)
         for consumer in consumers:
             group = ConsumerGroup(
                 consumer,
                 self._reject,
                 group_options,
                 grace=grace,
+                stuck_after=stuck_after,
                 max_records=settings.kafka_max_poll_records,
                 batch_max=settings.bus_consumer_batch_max,
             )
@@ -205,6 +210,9 @@ class KafkaBus:
         stopped = [g.consumer.module for g in self._groups if not g.running]
         if stopped:
             raise RuntimeError(f"kafka consumer stopped for {', '.join(stopped)}")
+        stuck = [(g.consumer.module, g.stuck_for()) for g in self._groups]
+        if wedged := [f"{module} ({waited:.0f}s)" for module, waited in stuck if waited is not None]:
+            raise RuntimeError(f"kafka consumer group without an assignment for {', '.join(wedged)}")
 
     def assignment(self, consumer: str) -> set[TopicPartition]:
         """Partitions currently assigned to `consumer`'s group member here (tests, diagnostics)."""

@@ -14,6 +14,14 @@ worker whose dispatcher cannot settle an event backs off and tries again, holdin
 up its own partition only. On revocation a worker finishes the record in hand
 (bounded by a grace period), commits its position itself, and drops what it had
 queued: the next owner starts from the committed offset.
+
+A rebalance waits for every member's revocation, so nothing on that path may wait
+without bound: a handler past its grace is abandoned, and a commit the broker does
+not answer within `commit_timeout` is given up (the records are delivered again
+from the last committed offset, and the inbox skips them). A member that still has
+no assignment long after it was revoked or started (`stuck_after`) reports it in
+the readiness check, so the orchestrator replaces a process whose group is wedged
+instead of letting its module stop consuming unnoticed.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
@@ -162,7 +171,13 @@ class _PartitionWorker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self.task), timeout=grace)
         self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
+        # A worker that does not take the cancellation at once is left behind rather
+        # than holding up the rebalance: its position is no longer committed, so
+        # whatever it still commits is redelivered, and the inbox skips it.
+        finished, _ = await asyncio.wait({self.task}, timeout=min(grace, 1.0))
+        for task in finished:
+            if not task.cancelled():
+                task.exception()  # retrieved: the worker already logged what went wrong
         await self.commit()
 
 
@@ -171,9 +186,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.group = group
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.group.unassigned()
         await self.group.release(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.group.assigned()
         log.info("%s assigned %d partitions", self.group.consumer.module, len(assigned))
 
 
@@ -185,6 +202,7 @@ class ConsumerGroup:
         options: dict[str, Any],
         *,
         grace: float,
+        stuck_after: float,
         max_records: int = HIGH_WATER,
         batch_max: int = 100,
     ) -> None:
@@ -193,6 +211,10 @@ class ConsumerGroup:
         self.batch_max = batch_max
         self.reject = reject
         self._grace = grace
+        self._commit_timeout = grace / 2
+        self._stuck_after = stuck_after
+        #: Since when this member has been without an assignment (joining), or None.
+        self._unassigned_since: float | None = None
         self._kafka = AIOKafkaConsumer(
             group_id=group_id(consumer.module),
             enable_auto_commit=False,
@@ -214,6 +236,7 @@ class ConsumerGroup:
             self._kafka.subscribe(pattern=pattern, listener=listener)
         else:
             self._kafka.subscribe(topics=topics, listener=listener)
+        self.unassigned()
         name = f"kafka:{self.consumer.module}:fetch"
         self._fetching = asyncio.create_task(self._join_and_fetch(), name=name)
 
@@ -238,6 +261,25 @@ class ConsumerGroup:
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._kafka.assignment())
+
+    def unassigned(self) -> None:
+        if self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()
+
+    def assigned(self) -> None:
+        self._unassigned_since = None
+
+    def stuck_for(self) -> float | None:
+        """Seconds without an assignment, once that is past `stuck_after` (else None).
+
+        A join normally ends within the rebalance timeout, with an assignment that may
+        be empty (more members than partitions); one that never ends leaves the module
+        consuming nothing while its process looks healthy.
+        """
+        if self._unassigned_since is None:
+            return None
+        waited = time.monotonic() - self._unassigned_since
+        return waited if waited > self._stuck_after else None
 
     async def _fetch(self) -> None:
         while True:
@@ -302,10 +344,13 @@ class ConsumerGroup:
             if not offsets:
                 return
             try:
-                await self._kafka.commit(offsets)
-            except KafkaError as error:  # e.g. rebalanced meanwhile: the inbox absorbs the redelivery
+                await asyncio.wait_for(self._kafka.commit(offsets), timeout=self._commit_timeout)
+            except (KafkaError, TimeoutError) as error:
+                # e.g. rebalanced meanwhile, or a broker that holds the request: the
+                # inbox absorbs the redelivery from the last committed offset.
                 where = ", ".join(f"{p.topic}[{p.partition}]@{o}" for p, o in offsets.items())
-                log.warning("%s: commit %s failed: %s", self.consumer.module, where, error)
+                reason = str(error) or f"no answer within {self._commit_timeout:.1f}s"
+                log.warning("%s: commit %s failed: %s", self.consumer.module, where, reason)
                 return
             for worker in workers:
                 if worker.partition in offsets:
