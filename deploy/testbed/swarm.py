@@ -1082,6 +1082,28 @@ def consumer_groups() -> str:
     return "no app container to ask the broker from\n"
 
 
+def unsettled(groups: str) -> list[str]:
+    """The groups of a `consumer_groups()` answer that are neither Stable nor Empty."""
+    return [
+        line
+        for line in groups.splitlines()
+        if line.startswith("cloudtaskhub.") and line.split()[1] not in ("Stable", "Empty")
+    ]
+
+
+def watch_groups(seconds: float = 180.0) -> str:
+    """Each group as the broker sees it, again every 20 s while one is unsettled (up to
+    `seconds`): tells a group that settles late (a member replaced after its readiness
+    failed) from one that stays wedged."""
+    answers = [consumer_groups()]
+    deadline = time.monotonic() + seconds
+    while unsettled(answers[-1]) and time.monotonic() < deadline:
+        log(f"unsettled consumer groups: {'; '.join(unsettled(answers[-1]))}")
+        time.sleep(20)
+        answers.append(consumer_groups())
+    return "".join(answers)
+
+
 def keep_logs() -> None:
     """After a failed run, before `down` removes the evidence: every task's state and
     error, and the last lines of every service's log, under var/testbed/logs/."""
@@ -1100,7 +1122,7 @@ def keep_logs() -> None:
             check=False,
         )
     )
-    (logs / "groups.txt").write_text(consumer_groups())
+    (logs / "groups.txt").write_text(watch_groups())
     for service in services():
         name = service["Spec"]["Name"]
         # Every container of the service, dead tasks' too (Swarm keeps the last few), with
