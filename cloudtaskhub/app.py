@@ -22,6 +22,7 @@ from cloudtaskhub.events.bus import Bus
 from cloudtaskhub.http.auth import provide_principal
 from cloudtaskhub.http.bodies import BoundedRequest
 from cloudtaskhub.http.dependencies import install as resolve_plain_dependencies_in_order
+from cloudtaskhub.http.elsewhere import elsewhere_handlers
 from cloudtaskhub.http.module_admin import module_admin_router
 from cloudtaskhub.http.openapi import openapi_config
 from cloudtaskhub.http.operations import operation_handlers
@@ -73,7 +74,7 @@ def create_app(
             await runtime.stop()
 
     app = Litestar(
-        route_handlers=_route_handlers(modules),
+        route_handlers=[*_route_handlers(modules), *elsewhere_handlers(modules, public_modules or modules)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         dependencies=_dependencies(runtime),

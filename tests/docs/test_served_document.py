@@ -85,3 +85,36 @@ def test_without_public_modules_an_app_describes_what_it_mounts(tmp_path: Path) 
 
     assert "/api/v1/auth/login" in paths
     assert not any(p.startswith("/api/v1/billing") for p in paths)
+
+
+@pytest.mark.parametrize(
+    ("request_line", "module"),
+    [
+        ("GET /api/v1/notifications", "notification"),
+        ("POST /api/v1/projects/0b2c41a8-5a55-4f4f-9d33-1f7e6d1b0c11/tasks", "project"),
+        ("DELETE /api/v1/tasks/0b2c41a8-5a55-4f4f-9d33-1f7e6d1b0c11", "project"),
+        ("GET /api/v1/billing/usage", "billing"),
+    ],
+)
+def test_another_modules_path_answers_503_problem_json_with_retry_after(
+    serving, request_line: str, module: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The gateway's catch-all gets the paths of a module with no running task: the API
+    exists, its module is not up, so a client is told to retry, not that there is no such
+    endpoint."""
+    method, path = request_line.split()
+
+    answer = serving("gateway").request(method, path, json={} if method == "POST" else None)
+
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.headers["retry-after"] == "5"
+    assert module in answer.json()["detail"]
+
+
+def test_a_path_no_module_serves_is_still_404_and_the_modules_own_paths_are_its_own(serving) -> None:  # type: ignore[no-untyped-def]
+    client = serving("gateway")
+
+    assert client.get("/api/v1/nothing-here").status_code == 404
+    assert client.get("/api/v1/dashboard").status_code == 401  # the gateway's own: needs a token
+    assert serving("all").get("/api/v1/notifications").status_code == 401  # mounted: its own handler
