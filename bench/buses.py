@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.events import BUSES, run, spine_environment, spine_overrides
+from bench.events import BUSES, latency_producers, run, spine_environment, spine_overrides
 
 
 def main() -> int:
@@ -52,6 +52,7 @@ def main() -> int:
         spine_environment=spine_environment(),
     )
     spine_overrides()  # a misspelt variable stops here, before anything runs
+    latency_producers()  # and so does a bad BENCH_LATENCY_PRODUCERS
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cth-events-") as temporary:
         workdir = Path(temporary)

@@ -1,4 +1,5 @@
-"""The bench's event-spine plumbing: settings from the environment, batch sizes."""
+"""The bench's event-spine plumbing: settings from the environment, batch sizes, the
+latency phase's paced producers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.events import BatchLog, spine_environment, spine_overrides
+from bench.events import BatchLog, latency_producers, paced, spine_environment, spine_overrides
 
 
 def test_only_spine_settings_come_from_the_environment() -> None:
@@ -62,3 +63,40 @@ async def test_the_batch_log_counts_each_batch_after_it_returned() -> None:
     assert batches.last_end > 0
     assert batches.take() == {"batches": 2, "batch_mean": 2.0, "batch_max": 3}
     assert batches.take() == {"batches": 0}
+
+
+async def test_paced_producers_keep_the_schedule_when_one_send_takes_longer_than_the_gap() -> None:
+    in_flight, most, started = 0, 0, []
+
+    async def send(seq: int) -> None:  # 30 ms a send, one due every 10 ms
+        nonlocal in_flight, most
+        started.append(seq)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.03)
+        in_flight -= 1
+
+    schedule = await paced(send, 1000, 20, 100, producers=8)
+
+    assert started == list(range(1000, 1020))  # in order, each once
+    assert most >= 2  # a slow send did not hold up the ones due after it
+    assert min(schedule.lags_ms) > -1  # none before its time
+    assert schedule.due[1019] - schedule.due[1000] == pytest.approx(0.19)
+    assert schedule.ended > schedule.due[1019]
+
+
+async def test_one_paced_producer_falls_behind_and_its_lag_says_so() -> None:
+    async def send(seq: int) -> None:  # 15 ms a send, one due every 5 ms
+        await asyncio.sleep(0.015)
+
+    schedule = await paced(send, 0, 10, 200, producers=1)
+
+    # event i starts after i sends of 15 ms, due at i × 5 ms: at least i × 10 ms late
+    assert schedule.lags_ms[-1] >= 9 * 10 - 1
+
+
+def test_the_latency_producers_come_from_the_bench_environment() -> None:
+    assert latency_producers({}) >= 1
+    assert latency_producers({"BENCH_LATENCY_PRODUCERS": "16"}) == 16
+    with pytest.raises(SystemExit, match="BENCH_LATENCY_PRODUCERS"):
+        latency_producers({"BENCH_LATENCY_PRODUCERS": "0"})
