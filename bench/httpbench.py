@@ -63,7 +63,7 @@ def _check(name: str, result: LoadResult) -> None:
         raise RuntimeError(f"{name}: {result.errors} errors in {result.requests} requests")
 
 
-def _reset_postgres(url: str) -> str | None:
+def reset_http_database(url: str) -> str | None:
     """A database of the HTTP bench's own on the server at `url`, emptied; None when unreachable."""
     import asyncio
 
@@ -217,6 +217,16 @@ def run(
         figures["http.list_tasks_postgres.vs_bare_litestar"] = _versus(
             results.get("pg list", "PostgreSQL not reachable"), bare, floor
         )
+        figures["http.get_task_postgres.vs_bare_litestar"] = _versus(
+            results.get("pg get", "PostgreSQL not reachable"),
+            _result(results["bare get"]),
+            "bare Litestar returning the same task from memory",
+        )
+        figures["http.dashboard_postgres.vs_bare_litestar"] = _versus(
+            results.get("pg dashboard", "PostgreSQL not reachable"),
+            _result(results["bare dashboard"]),
+            "bare Litestar returning the same dashboard from memory",
+        )
         figures["http.create_task_postgres.vs_bare_litestar"] = _versus(
             results.get("pg post", "PostgreSQL not reachable"),
             bare_post,
@@ -245,8 +255,8 @@ def _p99(ours: LoadResult | str, baseline: LoadResult) -> dict[str, Any]:
 
 
 def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any) -> None:
-    """The list and the create against the same all-in-one process on PostgreSQL."""
-    url = _reset_postgres(pg_url)
+    """The list, one task, the dashboard and the create against the same all-in-one process on PostgreSQL."""
+    url = reset_http_database(pg_url)
     if url is None:
         return
     environment = aio_environment(workdir / "aio-pg") | {"CTH_DATABASE_URL": url}
@@ -257,6 +267,8 @@ def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any) -> None:
         auth = [dataset.owner.header_line]
         pid = server.process.pid
         load("pg list", server.url + list_path(dataset), headers=auth, pid=pid)
+        load("pg get", f"{server.url}/api/v1/tasks/{dataset.task_id}", headers=auth, pid=pid)
+        load("pg dashboard", f"{server.url}/api/v1/dashboard", headers=auth, pid=pid)
         load(
             "pg post",
             f"{server.url}/api/v1/projects/{dataset.write_project}/tasks",
@@ -266,7 +278,7 @@ def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any) -> None:
         )
     finally:
         server.stop()
-        _reset_postgres(pg_url)
+        reset_http_database(pg_url)
 
 
 def main() -> None:

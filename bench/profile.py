@@ -1,6 +1,8 @@
-"""`python -m bench.profile OUT_DIR [--tag before]`: py-spy flame graphs of the
-all-in-one server (SQLite) under wrk, one per hot endpoint (list, get, dashboard,
-create), written as `OUT_DIR/<endpoint>-<tag>.svg`.
+"""`python -m bench.profile OUT_DIR [--tag before] [--pg-url URL]`: py-spy flame graphs
+of the all-in-one server under wrk, one per hot endpoint (list, get, dashboard, create),
+written as `OUT_DIR/<endpoint>-<tag>.svg` (SQLite) or `OUT_DIR/pg-<endpoint>-<tag>.svg`
+(PostgreSQL at `--pg-url`: the database `<name>_http` beside it, emptied before and
+after, as `bench.httpbench` uses it).
 
 `py-spy record --gil` samples only the thread holding the GIL, so the graph shows
 where Python time goes (aiosqlite's worker threads appear only while they hold it).
@@ -15,8 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.common import VENV_BIN, pin_server_side
-from bench.httpbench import CONNECTIONS, start_all_in_one
+from bench.common import VENV_BIN, cloudtaskhub_server, free_port, pin_server_side
+from bench.httpbench import CONNECTIONS, reset_http_database, aio_environment, start_all_in_one
 from bench.load import wrk
 from bench.scenario import create_dataset, list_path
 
@@ -29,12 +31,23 @@ def main() -> None:
     parser.add_argument(
         "--only", action="append", choices=("list", "get", "dashboard", "create"), help="only these"
     )
+    parser.add_argument("--pg-url", default=None, help="profile the server on PostgreSQL (asyncpg)")
     arguments = parser.parse_args()
     arguments.out.mkdir(parents=True, exist_ok=True)
     pin_server_side()
     with tempfile.TemporaryDirectory(prefix="cth-profile-") as temporary:
         workdir = Path(temporary)
-        server = start_all_in_one(workdir / "aio", workdir / "logs")
+        prefix = ""
+        if arguments.pg_url is None:
+            server = start_all_in_one(workdir / "aio", workdir / "logs")
+        else:
+            database = reset_http_database(arguments.pg_url)
+            if database is None:
+                raise SystemExit(f"PostgreSQL not reachable at {arguments.pg_url}")
+            environment = aio_environment(workdir / "aio-pg") | {"CTH_DATABASE_URL": database}
+            server = cloudtaskhub_server("all-in-one-pg", free_port(), workdir / "logs", environment)
+            server.wait_ready("/health/ready")
+            prefix = "pg-"
         try:
             dataset = create_dataset(server.url)
             auth = [dataset.owner.header_line]
@@ -47,7 +60,7 @@ def main() -> None:
             for name, (url, script) in targets.items():
                 if arguments.only and name not in arguments.only:
                     continue
-                svg = arguments.out / f"{name}-{arguments.tag}.svg"
+                svg = arguments.out / f"{prefix}{name}-{arguments.tag}.svg"
                 spy = subprocess.Popen(
                     [
                         str(VENV_BIN / "py-spy"),
@@ -72,6 +85,8 @@ def main() -> None:
                 print(f"{name}: {result.rps:.0f} req/s, p99 {result.p99_ms} ms -> {svg}")
         finally:
             server.stop()
+            if arguments.pg_url is not None:
+                reset_http_database(arguments.pg_url)
 
 
 if __name__ == "__main__":

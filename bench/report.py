@@ -15,6 +15,8 @@ LABELS = {
     "http.list_tasks.p99_at_50_connections": "List p99 at 50 connections vs bare Litestar, ms",
     "http.create_task.vs_bare_litestar": "Create task (+ outbox) vs bare Litestar POST, req/s",
     "http.list_tasks_postgres.vs_bare_litestar": "List 20 tasks (auth, PostgreSQL) vs bare Litestar, req/s",
+    "http.get_task_postgres.vs_bare_litestar": "One task (auth, PostgreSQL) vs bare Litestar, req/s",
+    "http.dashboard_postgres.vs_bare_litestar": "Dashboard (auth, PostgreSQL) vs bare Litestar, req/s",
     "http.create_task_postgres.vs_bare_litestar": "Create task (+ outbox), PostgreSQL, vs bare POST, req/s",
     "events.memory_sqlite.latency_p99": "In-process bus, SQLite: commit→handler p99 @500/s, ms",
     "events.memory_sqlite.throughput": "In-process bus, SQLite, fed by 8 producers' commits: events/s "
