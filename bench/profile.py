@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import VENV_BIN, cloudtaskhub_server, free_port, pin_server_side
-from bench.httpbench import CONNECTIONS, reset_http_database, aio_environment, start_all_in_one
+from bench.httpbench import CONNECTIONS, aio_environment, reset_http_database, start_all_in_one
 from bench.load import wrk
 from bench.scenario import create_dataset, list_path
 
