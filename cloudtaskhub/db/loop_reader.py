@@ -46,8 +46,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -56,6 +55,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable, Select
 
+from cloudtaskhub.db.compiled import Compiled, bind, compile_for_driver, processed
 from cloudtaskhub.metrics import DB_LOOP_READS_MOVED
 from cloudtaskhub.telemetry._tracing import exporting
 
@@ -72,46 +72,6 @@ class NotOnTheLoop(Exception):
     """This statement must run off the loop: too slow for the budget, or the file is locked."""
 
 
-Processor = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    sql: str
-    #: (name, bind processor or None, required) per `?`, in order
-    parameters: tuple[tuple[str, Processor | None, bool], ...]
-    #: values of the parameters the statement carries itself (an OFFSET of 0, a literal)
-    defaults: dict[str, Any]
-    #: one per column; None when every column is passed through as the driver returns it
-    results: tuple[Processor | None, ...] | None
-
-
-def _compile(statement: Select[Any], dialect: Any) -> _Compiled:
-    compiled = statement.compile(dialect=dialect)
-    if compiled.positiontup is None or compiled.post_compile_params or compiled.literal_execute_params:
-        raise TypeError("only a statement with plain positional parameters runs on the loop")
-    # `dialect_impl`: the processors SQLAlchemy itself would run on this dialect (a
-    # TypeDecorator's own `bind_processor` would wrap the generic impl, not SQLite's).
-    parameters = tuple(
-        (
-            name,
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect),
-            compiled.binds[name].required,
-        )
-        for name in compiled.positiontup
-    )
-    results = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in statement.selected_columns
-    )
-    return _Compiled(
-        sql=compiled.string,
-        parameters=parameters,
-        defaults=dict(compiled.construct_params(_check=False)),
-        results=results if any(p is not None for p in results) else None,
-    )
-
-
 class LoopReader:
     def __init__(
         self, engine: Engine, *, cache_kib: int = 512, budget_seconds: float = DEFAULT_BUDGET_SECONDS
@@ -120,7 +80,7 @@ class LoopReader:
         self.budget_seconds = budget_seconds
         self._cache_kib = cache_kib
         self._deadline = 0.0
-        self._compiled: dict[Select[Any], _Compiled] = {}
+        self._compiled: dict[Select[Any], Compiled] = {}
         self._connection: sqlite3.Connection | None = None
         event.listen(engine, "connect", self._on_connect)
 
@@ -148,17 +108,8 @@ class LoopReader:
             return self._traced(statement, parameters)
         compiled = self._compiled.get(statement)
         if compiled is None:
-            compiled = self._compiled[statement] = _compile(statement, self.engine.dialect)
-        values = parameters or {}
-        bound = []
-        for name, process, required in compiled.parameters:
-            if name in values:
-                value = values[name]
-            elif required:
-                raise KeyError(f"no value for the parameter {name!r}")
-            else:
-                value = compiled.defaults[name]
-            bound.append(value if process is None or value is None else process(value))
+            compiled = self._compiled[statement] = compile_for_driver(statement, self.engine.dialect)
+        bound = bind(compiled, parameters)
         connection = self._connection or self._connect()
         self._deadline = time.perf_counter() + self.budget_seconds
         try:
@@ -168,16 +119,7 @@ class LoopReader:
             reason = "slow" if "interrupt" in str(error) else "busy"
             DB_LOOP_READS_MOVED.labels(reason).inc()
             raise NotOnTheLoop(reason) from error
-        processors = compiled.results
-        if processors is None:
-            return rows
-        return [
-            tuple(
-                value if p is None or value is None else p(value)
-                for p, value in zip(processors, row, strict=True)
-            )
-            for row in rows
-        ]
+        return rows if compiled.results is None else processed(rows, compiled.results)
 
     def _traced(
         self, statement: Select[Any], parameters: Mapping[str, Any] | None
