@@ -75,6 +75,7 @@ class ModuleRuntime:
             runtime.clock,
             on_commit=self._wake_relay,
             loop_reader=runtime.databases.loop_reader(self.database_url),
+            pg_reader=runtime.databases.pg_reader(self.database_url),
         )
         self.config: Any = (
             load_settings(module.settings, prefix=f"CTH_{module.name.upper()}_", environ=runtime.environ)

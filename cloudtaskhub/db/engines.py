@@ -23,6 +23,7 @@ from sqlalchemy.util import await_only
 
 from cloudtaskhub.db.loop_reader import LoopReader, loop_reader_for
 from cloudtaskhub.db.one_hop import OneHopAiosqlite
+from cloudtaskhub.db.pg_reader import PgReader, pg_reader_for
 
 __all__ = ["READ_ONLY", "Databases", "dialect_insert", "is_postgres", "is_sqlite"]
 
@@ -159,6 +160,7 @@ class Databases:
         self._engines: dict[str, AsyncEngine] = {}
         self._sessionmakers: dict[str, async_sessionmaker[AsyncSession]] = {}
         self._loop_readers: dict[str, LoopReader | None] = {}
+        self._pg_readers: dict[str, PgReader | None] = {}
         self._pool_size = pool_size
         self._sqlite_cache_kib = sqlite_cache_kib
         self._echo = echo
@@ -179,6 +181,12 @@ class Databases:
             self.engine(url)  # creates the file's directory, as the pool would
             self._loop_readers[url] = loop_reader_for(url, cache_kib=self._sqlite_cache_kib)
         return self._loop_readers[url]
+
+    def pg_reader(self, url: str) -> PgReader | None:
+        """Reads on the asyncpg connections of the URL's pool (see `pg_reader`); None but on PostgreSQL."""
+        if url not in self._pg_readers:
+            self._pg_readers[url] = pg_reader_for(url, self.engine(url))
+        return self._pg_readers[url]
 
     def _create(self, url: str) -> AsyncEngine:
         parsed = make_url(url)
@@ -236,3 +244,4 @@ class Databases:
         self._engines.clear()
         self._sessionmakers.clear()
         self._loop_readers.clear()
+        self._pg_readers.clear()

@@ -17,14 +17,16 @@ from typing import Any
 import msgspec
 from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.context import correlation_id
 from cloudtaskhub.db.engines import READ_ONLY
 from cloudtaskhub.db.loop_reader import LoopReader, NotOnTheLoop
+from cloudtaskhub.db.pg_reader import PgReader
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.events.tables import EventTables
+from cloudtaskhub.telemetry._tracing import exporting
 
 __all__ = ["Transaction", "UnitOfWork"]
 
@@ -63,10 +65,12 @@ class UnitOfWork:
         clock: Clock,
         on_commit: Callable[[], None] = lambda: None,
         loop_reader: LoopReader | None = None,
+        pg_reader: PgReader | None = None,
     ) -> None:
         self.module = module
         self.sessionmaker = sessionmaker
         self.loop_reader = loop_reader
+        self.pg_reader = pg_reader
         self.tables = tables
         self.clock = clock
         self._on_commit = on_commit
@@ -100,18 +104,23 @@ class UnitOfWork:
         """The rows of one Core statement, without an ORM session, read by position.
 
         Inside a transaction it runs there (and sees that transaction's writes).
-        Otherwise a `short` read on a SQLite file runs on the event loop (see
-        `cloudtaskhub.db.loop_reader`: a statement over its time budget, or one
-        that finds the file locked, is rerun off the loop); everything else runs on
-        a pooled connection of the module's engine in a read-only transaction.
+        Otherwise a SELECT on PostgreSQL runs on the asyncpg connection of a pooled
+        connection (see `cloudtaskhub.db.pg_reader`), and a `short` read on a SQLite
+        file on the event loop (see `cloudtaskhub.db.loop_reader`: a statement over
+        its time budget, or one that finds the file locked, is rerun off the loop);
+        everything else (and every read while spans are exported) runs through
+        SQLAlchemy on a pooled connection of the module's engine, outside a
+        transaction on PostgreSQL, in a read-only one on SQLite.
         Pass `short=False` for a statement whose cost the caller cannot bound (a
-        scan), so it never starts on the loop. `parameters` fill the statement's
+        scan), so it never starts on the SQLite loop. `parameters` fill the statement's
         `bindparam`s: a hot statement built once and kept skips SQLAlchemy's
         per-call construction (most of the cost of a short read).
         """
         active = self._active.get()
         if active is not None:
             return (await active.session.execute(statement, parameters)).all()
+        if self.pg_reader is not None and isinstance(statement, Select) and not exporting():
+            return await self.pg_reader.rows(statement, parameters)
         if short and self.loop_reader is not None:
             try:
                 return self.loop_reader.rows(statement, parameters)
