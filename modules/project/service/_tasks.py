@@ -11,10 +11,22 @@ from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, UnsetType
-from sqlalchemy import ColumnElement, Integer, Select, bindparam, delete, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.types import NullType
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.db import UnitOfWork, plain
@@ -181,7 +193,8 @@ _LABEL_PAIRS = msgspec.json.Decoder(list[tuple[int, str]])
 def _labels_column(dialect: str) -> ColumnElement[Any]:
     """A task's labels in client order, aggregated in the same statement as the task.
 
-    PostgreSQL: `array_agg(label ORDER BY position)`, a list straight from asyncpg.
+    PostgreSQL: `array_agg(label ORDER BY position)`, a list straight from asyncpg
+    (typed as nothing, so no ARRAY result processor copies it row by row).
     SQLite (3.40 has no ORDER BY inside an aggregate): `json_group_array` of
     `[position, label]` pairs, put in order by `_labels_of_row`.
     """
@@ -189,13 +202,8 @@ def _labels_column(dialect: str) -> ColumnElement[Any]:
         aggregated = func.array_agg(aggregate_order_by(TaskLabelModel.label, TaskLabelModel.position))
     else:
         aggregated = func.json_group_array(func.json_array(TaskLabelModel.position, TaskLabelModel.label))
-    return (
-        select(aggregated)
-        .where(TaskLabelModel.task_id == TaskModel.id)
-        .correlate(TaskModel)
-        .scalar_subquery()
-        .label("labels")
-    )
+    labels = select(aggregated).where(TaskLabelModel.task_id == TaskModel.id).correlate(TaskModel)
+    return type_coerce(labels.scalar_subquery(), NullType()).label("labels")
 
 
 def _labels_of_row(value: Any) -> list[str]:
