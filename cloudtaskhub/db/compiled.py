@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Select
 
-__all__ = ["Compiled", "Processor", "bind", "compile_for_driver", "processed"]
+__all__ = ["Compiled", "CompiledStatements", "Processor", "bind", "compile_for_driver", "processed"]
 
 Processor = Callable[[Any], Any]
 
@@ -59,6 +59,19 @@ def compile_for_driver(statement: Select[Any], dialect: Dialect) -> Compiled:
         defaults=dict(compiled.construct_params(_check=False)),
         results=results if any(p is not None for p in results) else None,
     )
+
+
+class CompiledStatements(dict[Select[Any], Compiled]):
+    """Each statement compiled for `dialect` on first use, then kept (keyed by the
+    statement object: a hot statement is built once, so the keys stay few)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        super().__init__()
+        self._dialect = dialect
+
+    def __missing__(self, statement: Select[Any]) -> Compiled:
+        compiled = self[statement] = compile_for_driver(statement, self._dialect)
+        return compiled
 
 
 def bind(compiled: Compiled, values: Mapping[str, Any] | None) -> list[Any]:

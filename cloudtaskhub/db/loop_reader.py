@@ -55,7 +55,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable, Select
 
-from cloudtaskhub.db.compiled import Compiled, bind, compile_for_driver, processed
+from cloudtaskhub.db.compiled import CompiledStatements, bind, processed
 from cloudtaskhub.metrics import DB_LOOP_READS_MOVED
 from cloudtaskhub.telemetry._tracing import exporting
 
@@ -80,7 +80,7 @@ class LoopReader:
         self.budget_seconds = budget_seconds
         self._cache_kib = cache_kib
         self._deadline = 0.0
-        self._compiled: dict[Select[Any], Compiled] = {}
+        self._compiled = CompiledStatements(engine.dialect)
         self._connection: sqlite3.Connection | None = None
         event.listen(engine, "connect", self._on_connect)
 
@@ -106,9 +106,7 @@ class LoopReader:
         if exporting():
             # Traced: through SQLAlchemy's execution, whose cursor events make the span.
             return self._traced(statement, parameters)
-        compiled = self._compiled.get(statement)
-        if compiled is None:
-            compiled = self._compiled[statement] = compile_for_driver(statement, self.engine.dialect)
+        compiled = self._compiled[statement]
         bound = bind(compiled, parameters)
         connection = self._connection or self._connect()
         self._deadline = time.perf_counter() + self.budget_seconds

@@ -52,7 +52,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.util import await_, greenlet_spawn
 
-from cloudtaskhub.db.compiled import Compiled, bind, compile_for_driver, processed
+from cloudtaskhub.db.compiled import CompiledStatements, bind, processed
 
 __all__ = ["PgReader", "pg_reader_for"]
 
@@ -63,15 +63,13 @@ class PgReader:
         self._sync_engine = engine.sync_engine
         self._dialect = engine.sync_engine.dialect
         self._error: type[Exception] = self._dialect.loaded_dbapi.Error
-        self._compiled: dict[Select[Any], Compiled] = {}
+        self._compiled = CompiledStatements(self._dialect)
 
     async def rows(
         self, statement: Select[Any], parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Any]:
         """The statement's rows, each read by position (an asyncpg `Record` or a tuple)."""
-        compiled = self._compiled.get(statement)
-        if compiled is None:
-            compiled = self._compiled[statement] = compile_for_driver(statement, self._dialect)
+        compiled = self._compiled[statement]
         rows: Sequence[Any] = await greenlet_spawn(self._fetch, compiled.sql, bind(compiled, parameters))
         return rows if compiled.results is None else processed(rows, compiled.results)
 
@@ -105,11 +103,7 @@ class PgReader:
         try:
             adapted._handle_exception(error)  # raises the adapter's DB-API error (or `error`)
         except self._error as translated:
-            if gone:
-                # This connection and every one opened before it are replaced at check-out.
-                self._sync_engine.pool._invalidate(fairy, translated)
-            else:
-                fairy.close()
+            self._release(fairy, translated, gone=gone)
             raise DBAPIError.instance(
                 sql,
                 tuple(values),
@@ -119,12 +113,16 @@ class PgReader:
                 dialect=self._dialect,
             ) from error
         except BaseException:
-            if gone:
-                self._sync_engine.pool._invalidate(fairy, error)
-            else:
-                fairy.close()
+            self._release(fairy, error, gone=gone)
             raise
         raise error  # not reached: `_handle_exception` always raises
+
+    def _release(self, fairy: PoolProxiedConnection, error: BaseException, *, gone: bool) -> None:
+        if gone:
+            # This connection and every one opened before it are replaced at check-out.
+            self._sync_engine.pool._invalidate(fairy, error)
+        else:
+            fairy.close()
 
 
 def pg_reader_for(url: str, engine: AsyncEngine) -> PgReader | None:
