@@ -31,7 +31,8 @@ GIT_SHA     := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown
 MODULES     := auth project billing notification analytics gateway
 SHAPES      := allinone split
 # Swarm configs are immutable: their names carry a hash of these files.
-CONFIG_FILES := deploy/postgres/init-module-databases.sh deploy/prometheus/prometheus.yml \
+CONFIG_FILES := deploy/postgres/init-module-databases.sh deploy/traefik/dynamic.yml \
+                deploy/prometheus/prometheus.yml \
                 deploy/prometheus/rules/cloudtaskhub.yml \
                 deploy/grafana/provisioning/datasources/cloudtaskhub.yml \
                 deploy/grafana/provisioning/dashboards/cloudtaskhub.yml
