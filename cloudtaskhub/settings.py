@@ -63,6 +63,12 @@ class Settings:
     kafka_idempotent_producer: bool = True
     kafka_session_timeout_ms: int = 10000
     kafka_heartbeat_interval_ms: int = 3000
+    #: A stopping member leaves its groups at once (LeaveGroup), so its partitions move
+    #: without waiting out the session timeout. Off only for a broker that mishandles it:
+    #: Tansu 0.6 wedges a group for good when its leader leaves mid-rebalance (README,
+    #: "Deployed for real"); a member that just goes quiet is evicted after the session
+    #: timeout instead, and the group re-forms.
+    kafka_leave_group_on_stop: bool = True
     #: How soon a consumer of every module's topic (pattern subscription) sees a new topic.
     kafka_metadata_max_age_ms: int = 30000
     #: How long the broker may hold a fetch waiting for records: most of the commit→handler

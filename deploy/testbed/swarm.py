@@ -284,6 +284,7 @@ def write_env(replicas: dict[str, int] | None = None) -> None:
         "CTH_ACME_EMAIL=",
         "CTH_TLS_CERT_RESOLVER=",
         "CTH_KAFKA_IDEMPOTENT_PRODUCER=false",
+        "CTH_KAFKA_LEAVE_GROUP_ON_STOP=false",
         f"CTH_HTTP_PORT={HTTP_PORT}",
         f"CTH_HTTPS_PORT={HTTPS_PORT}",
         *(f"CTH_{name.upper()}_REPLICAS={count}" for name, count in (replicas or {}).items()),

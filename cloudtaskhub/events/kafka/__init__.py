@@ -103,6 +103,7 @@ class KafkaBus:
                 group_options,
                 grace=grace,
                 stuck_after=stuck_after,
+                leave_group=settings.kafka_leave_group_on_stop,
                 max_records=settings.kafka_max_poll_records,
                 batch_max=settings.bus_consumer_batch_max,
             )

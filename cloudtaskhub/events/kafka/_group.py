@@ -203,6 +203,7 @@ class ConsumerGroup:
         *,
         grace: float,
         stuck_after: float,
+        leave_group: bool = True,
         max_records: int = HIGH_WATER,
         batch_max: int = 100,
     ) -> None:
@@ -213,6 +214,7 @@ class ConsumerGroup:
         self._grace = grace
         self._commit_timeout = grace / 2
         self._stuck_after = stuck_after
+        self._leave_group = leave_group
         #: Since when this member has been without an assignment (joining), or None.
         self._unassigned_since: float | None = None
         self._kafka = AIOKafkaConsumer(
@@ -372,7 +374,25 @@ class ConsumerGroup:
             # Every worker committed its final position as it closed.
             self._committing.cancel()
             await asyncio.gather(self._committing, return_exceptions=True)
+        if not self._leave_group:
+            _stay_in_group(self._kafka)
         try:
             await self._kafka.stop()
         except KafkaError as error:
             log.warning("%s: leaving the group failed: %s", self.consumer.module, error)
+
+
+def _stay_in_group(kafka: AIOKafkaConsumer) -> None:
+    """Let `kafka.stop()` close without a LeaveGroup: the broker evicts this member after
+    the session timeout instead. aiokafka has no switch for this (it skips LeaveGroup only
+    for static members, whose ids two tasks of one slot would share during a start-first
+    update), so its coordinator's leave step is replaced by the state reset alone; the
+    step runs once, after the coordinator stopped joining and heartbeating."""
+    coordinator = getattr(kafka, "_coordinator", None)
+    if coordinator is None:  # never started
+        return
+
+    async def forget_membership() -> None:
+        coordinator.reset_generation()
+
+    coordinator._maybe_leave_group = forget_membership
