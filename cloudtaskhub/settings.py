@@ -39,8 +39,8 @@ class Settings:
     db_bootstrap: Literal["migrate", "create", "none"] = "migrate"
     #: File whose content replaces the password in every PostgreSQL URL (Swarm secret).
     database_password_file: str = ""
-    #: PostgreSQL: connections kept, as many again opened for bursts. SQLite: db_pool_size
-    #: + 10 connections, all kept once opened (see `db.engines`).
+    #: Connections per database, all kept once opened (see `db.engines`): PostgreSQL up
+    #: to 2 × db_pool_size, SQLite up to db_pool_size + 10.
     db_pool_size: int = 10
     #: SQLite page cache per connection. SQLite's default (2 MiB) times a pool of up to
     #: db_pool_size + 10 connections made a long-running process grow with its database;
