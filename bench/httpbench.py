@@ -281,6 +281,57 @@ def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any) -> None:
         reset_http_database(pg_url)
 
 
+def run_create(workdir: Path, logs: Path, seconds: float, pg_url: str | None = None) -> dict[str, Any]:
+    """The create figures alone (`--only-create`): the all-in-one create on SQLite (and on
+    PostgreSQL at `pg_url`) and the bare POST, loaded as `run` loads them, in one run."""
+    aio = start_all_in_one(workdir / "aio", logs)
+    bare: Server | None = None
+    pg: Server | None = None
+    results: dict[str, LoadResult | str] = {}
+    try:
+        dataset = create_dataset(aio.url)
+        page = httpx.get(aio.url + list_path(dataset), headers=dataset.owner.headers, timeout=10).json()
+        (workdir / "page.json").write_text(json.dumps(page))
+        files = {"BENCH_PAGE_FILE": str(workdir / "page.json")}
+        bare = peer_server("bare_litestar", "bare_litestar", free_port(), logs, files)
+        bare.wait_ready("/health/ready")
+        targets = [
+            ("post", f"{aio.url}/api/v1/projects/{dataset.write_project}/tasks", aio, dataset),
+            ("bare post", bare.url + "/tasks", bare, dataset),
+        ]
+        if pg_url is not None and (url := reset_http_database(pg_url)) is not None:
+            environment = aio_environment(workdir / "aio-pg") | {"CTH_DATABASE_URL": url}
+            pg = cloudtaskhub_server("all-in-one-pg", free_port(), logs, environment)
+            pg.wait_ready("/health/ready")
+            pg_data = create_dataset(pg.url, tag="bench-pg")
+            targets.append(
+                ("pg post", f"{pg.url}/api/v1/projects/{pg_data.write_project}/tasks", pg, pg_data)
+            )
+        for name, url, server, data in targets:
+            headers = [data.owner.header_line]
+            with contextlib.suppress(NoCompletedRequests):
+                wrk(url, "post_task.lua", seconds=1.0, connections=CONNECTIONS, headers=headers, warmup=0)
+            before = cpu_seconds(server.process.pid)
+            result = wrk(
+                url, "post_task.lua", seconds=seconds, connections=CONNECTIONS, headers=headers, warmup=0
+            )
+            _CPU[id(result)] = cpu_seconds(server.process.pid) - before
+            _check(name, result)
+            results[name] = result
+    finally:
+        for server in (aio, bare, pg):
+            if server is not None:
+                server.stop()
+        if pg is not None and pg_url is not None:
+            reset_http_database(pg_url)
+    baseline = _result(results["bare post"])
+    name = "bare Litestar POST parsing the same body, no database"
+    figures = {"http.create_task.vs_bare_litestar": _versus(results["post"], baseline, name)}
+    if "pg post" in results:
+        figures["http.create_task_postgres.vs_bare_litestar"] = _versus(results["pg post"], baseline, name)
+    return figures
+
+
 def main() -> None:
     """`python -m bench.httpbench`: the HTTP figures alone (SQLite, and PostgreSQL at --pg-url)."""
     import argparse
@@ -293,12 +344,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--pg-url", default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--only-create", action="store_true", help="the create figures and the bare POST only"
+    )
     arguments = parser.parse_args()
     pin_server_side()
     with tempfile.TemporaryDirectory(prefix="cth-httpbench-") as temporary:
         workdir = Path(temporary)
-        figures, _, aio, _ = run(workdir, workdir / "logs", arguments.seconds, arguments.pg_url)
-        aio.stop()
+        if arguments.only_create:
+            figures = run_create(workdir, workdir / "logs", arguments.seconds, arguments.pg_url)
+        else:
+            figures, _, aio, _ = run(workdir, workdir / "logs", arguments.seconds, arguments.pg_url)
+            aio.stop()
     for key, item in figures.items():
         if item.get("not_measured"):
             print(f"{LABELS.get(key, key)}: not measured: {item['not_measured']}")

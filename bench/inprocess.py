@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Engine, event
+from sqlalchemy.engine.default import CACHE_MISS
 
 from bench.scenario import PASSWORD
 
@@ -157,12 +158,19 @@ class Statements:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        #: Statements SQLAlchemy compiled again (a miss in the engine's compiled cache).
+        self.compiled: Counter[str] = Counter()
         self.on = False
         event.listen(Engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, _connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def _seen(
+        self, _connection: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, *_: Any
+    ) -> None:
         if self.on:
-            self.counts[" ".join(statement.split())[:160]] += 1
+            text = " ".join(statement.split())[:160]
+            self.counts[text] += 1
+            if context is not None and context.compiled is not None and context.cache_hit is CACHE_MISS:
+                self.compiled[text] += 1
 
 
 async def settle(quiet_seconds: float = 0.3, timeout: float = 60) -> None:
@@ -187,6 +195,7 @@ async def measure(
         await settle()
     if statements is not None:
         statements.counts.clear()
+        statements.compiled.clear()
         statements.on = True
     profiler = None
     if PROFILE_DIR is not None:
@@ -224,6 +233,10 @@ async def measure(
         result["statements_per_request"] = round(sum(statements.counts.values()) / requests, 1)
         result["statements_top"] = {
             text: round(count / requests, 2) for text, count in statements.counts.most_common(25)
+        }
+        result["compiled_per_request"] = round(sum(statements.compiled.values()) / requests, 2)
+        result["compiled_top"] = {
+            text: round(count / requests, 2) for text, count in statements.compiled.most_common(10)
         }
     return result
 
@@ -276,7 +289,7 @@ async def run(
                 continue
             n = max(requests // 4, 50) if writes else requests
             results[name] = await measure(name, call, n, statements, writes=writes)
-            print(name, {k: v for k, v in results[name].items() if k != "statements_top"}, flush=True)
+            print(name, {k: v for k, v in results[name].items() if not k.endswith("_top")}, flush=True)
     return results
 
 
@@ -316,6 +329,11 @@ def main() -> None:
         for name, item in results["endpoints"].items():
             print(f"\n{name}: {item.get('statements_per_request')} statements/request")
             for text, per in item.get("statements_top", {}).items():
+                print(f"  {per:6.2f}  {text}")
+            print(
+                f"{name}: {item.get('compiled_per_request')} compiled again/request (compiled-cache misses)"
+            )
+            for text, per in item.get("compiled_top", {}).items():
                 print(f"  {per:6.2f}  {text}")
     if arguments.out:
         arguments.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -5,7 +5,9 @@ written as `OUT_DIR/<endpoint>-<tag>.svg` (SQLite) or `OUT_DIR/pg-<endpoint>-<ta
 after, as `bench.httpbench` uses it).
 
 `py-spy record --gil` samples only the thread holding the GIL, so the graph shows
-where Python time goes (aiosqlite's worker threads appear only while they hold it).
+where Python time goes (aiosqlite's worker threads appear only while they hold it);
+`--all-threads` samples every thread that is not idle (the loop, aiosqlite's workers
+waiting on SQLite, the GIL waits), one graph per thread under the root.
 The server and py-spy run on the server CPU, wrk on the load CPU, as in `make bench`;
 wrap it in `flock /tmp/bench.lock` on a shared machine.
 """
@@ -32,6 +34,16 @@ def main() -> None:
         "--only", action="append", choices=("list", "get", "dashboard", "create"), help="only these"
     )
     parser.add_argument("--pg-url", default=None, help="profile the server on PostgreSQL (asyncpg)")
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every thread that is running (not only the GIL holder): aiosqlite's workers too",
+    )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="write py-spy's collapsed stacks (<endpoint>-<tag>.txt, one line per stack) instead of an SVG",
+    )
     arguments = parser.parse_args()
     arguments.out.mkdir(parents=True, exist_ok=True)
     pin_server_side()
@@ -60,12 +72,13 @@ def main() -> None:
             for name, (url, script) in targets.items():
                 if arguments.only and name not in arguments.only:
                     continue
-                svg = arguments.out / f"{prefix}{name}-{arguments.tag}.svg"
+                suffix = "txt" if arguments.raw else "svg"
+                svg = arguments.out / f"{prefix}{name}-{arguments.tag}.{suffix}"
                 spy = subprocess.Popen(
                     [
                         str(VENV_BIN / "py-spy"),
                         "record",
-                        "--gil",
+                        *(() if arguments.all_threads else ("--gil",)),
                         "--rate",
                         "200",
                         "--duration",
@@ -75,7 +88,7 @@ def main() -> None:
                         "--output",
                         str(svg),
                         "--format",
-                        "flamegraph",
+                        "raw" if arguments.raw else "flamegraph",
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
