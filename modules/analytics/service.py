@@ -114,7 +114,7 @@ class AnalyticsService:
         """
         async with self._uow.transaction() as tx:
             await tx.session.execute(
-                insert(EventLogModel).values(
+                insert(EventLogModel.__table__).values(
                     event_id=envelope.id,
                     type=envelope.type,
                     source=envelope.source,

@@ -446,8 +446,10 @@ async def _next_invoice_number(session: AsyncSession, year: int) -> str:
 
 
 async def _insert_ignore(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> None:
-    """INSERT, doing nothing when the primary/unique key exists (redelivered facts)."""
-    await session.execute(dialect_insert(session, model).values(values).on_conflict_do_nothing())
+    """INSERT, doing nothing when the primary/unique key exists (redelivered facts).
+
+    A Core statement on the model's table: the ORM's bulk INSERT path adds nothing here."""
+    await session.execute(dialect_insert(session, model.__table__).values(values).on_conflict_do_nothing())
 
 
 def provide_billing_service(module: ModuleRuntime) -> BillingService:

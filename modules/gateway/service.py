@@ -194,7 +194,7 @@ class DashboardService:
         async with self._uow.transaction() as tx:
             row = {"task_id": task_id, "project_id": project_id, "assignee_id": assignee_id, "status": status}
             await tx.session.execute(
-                dialect_insert(tx.session, TaskModel).values(row).on_conflict_do_nothing()
+                dialect_insert(tx.session, TaskModel.__table__).values(row).on_conflict_do_nothing()
             )
 
     async def assign_task(self, task_id: UUID, project_id: UUID, assignee_id: UUID | None) -> None:

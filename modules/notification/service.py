@@ -119,7 +119,7 @@ class NotificationService:
         row = {"task_id": task_id, "project_id": project_id, "creator_id": creator_id, "title": title}
         async with self._uow.transaction() as tx:
             await tx.session.execute(
-                dialect_insert(tx.session, TaskModel).values(row).on_conflict_do_nothing()
+                dialect_insert(tx.session, TaskModel.__table__).values(row).on_conflict_do_nothing()
             )
 
     async def notify_task_assigned(

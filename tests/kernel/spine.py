@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import event as sqlalchemy_event
 
 from cloudtaskhub.module import HandlerContext, Module, Subscription
 from cloudtaskhub.runtime import ModuleRuntime
@@ -40,7 +41,8 @@ class Handled:
 
 def consumer_module(name: str, source: str, handled: Handled, before: Hook | None = None) -> Module:
     """Consumes `source`'s pings: one row per (key, seq) in `<name>_seen` (a repeat would
-    violate its primary key), and `handled.order` appended once the row is written."""
+    violate its primary key), and `handled.order` appended once the row is committed (a
+    batch rolled back and run again, see `dispatcher`, runs a handler twice, commits once)."""
     metadata = MetaData()
     table = Table(
         f"{name}_seen",
@@ -55,7 +57,12 @@ def consumer_module(name: str, source: str, handled: Handled, before: Hook | Non
             await before(event)
         async with ctx.module.uow.transaction() as tx:
             await tx.session.execute(table.insert().values(key=event.key, seq=event.seq))
-            handled.order.append((event.key, event.seq))
+            sqlalchemy_event.listen(
+                tx.session.sync_session,
+                "after_commit",
+                lambda _session, seen=(event.key, event.seq): handled.order.append(seen),
+                once=True,
+            )
 
     return Module(
         name=name,
