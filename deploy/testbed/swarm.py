@@ -73,8 +73,32 @@ def run(*command: str, check: bool = True, env: dict[str, str] | None = None) ->
     return result.stdout
 
 
+#: What an engine says when one of its calls ran out of time or it is restarting its API,
+#: not that the request was wrong: under a rolling update on vfs (every new container a full
+#: copy of the image) CI's engine answered `docker service ps` with "DeadlineExceeded" once,
+#: and the run failed at a read that a second later would have answered.
+TRANSIENT = ("DeadlineExceeded", "context deadline exceeded", "Cannot connect to the Docker daemon")
+#: Commands that only read, so asking again changes nothing.
+READS = {"ls", "ps", "inspect", "info", "logs"}
+
+
+def transient(output: str) -> bool:
+    return any(marker in output for marker in TRANSIENT)
+
+
 def docker(*args: str, check: bool = True) -> str:
-    return run("docker", *args, check=check)
+    """`docker ARGS`; a read that failed on a transient engine error is asked again (up to
+    six times over about a minute) before the error counts."""
+    reads = args[0] in READS or (len(args) > 1 and args[1] in READS)
+    for attempt in range(6):
+        try:
+            return run("docker", *args, check=check)
+        except RuntimeError as error:
+            if not (reads and transient(str(error))) or attempt == 5:
+                raise
+            log(f"docker {' '.join(args[:2])}: {str(error).splitlines()[-1]}; asking again")
+            time.sleep(2 + 2 * attempt)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -298,21 +322,29 @@ def write_env(replicas: dict[str, int] | None = None) -> None:
 
 
 def make_deploy(tag: str, shape: str, target: str = "deploy") -> None:
-    log(f"make {target} TAG={tag} SHAPE={shape}")
-    subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            target,
-            f"TAG={tag}",
-            f"SHAPE={shape}",
-            f"ENV_FILE={ENV_FILE}",
-            f"STACK_OVERRIDE={OVERRIDE}",
-            "DEPLOY_DETACH=true",
-        ],
-        cwd=ROOT,
-        check=True,
-    )
+    command = [
+        "make",
+        "--no-print-directory",
+        target,
+        f"TAG={tag}",
+        f"SHAPE={shape}",
+        f"ENV_FILE={ENV_FILE}",
+        f"STACK_OVERRIDE={OVERRIDE}",
+        "DEPLOY_DETACH=true",
+    ]
+    # A stack deploy of the same files is idempotent, so one the engine timed out on is
+    # sent again (see TRANSIENT); any other failure stops the run.
+    for attempt in range(3):
+        log(f"make {target} TAG={tag} SHAPE={shape}")
+        result = subprocess.run(command, cwd=ROOT, text=True, capture_output=True)
+        print(result.stdout, end="", flush=True)
+        print(result.stderr, end="", file=sys.stderr, flush=True)
+        if result.returncode == 0:
+            break
+        if not transient(result.stdout + result.stderr) or attempt == 2:
+            raise subprocess.CalledProcessError(result.returncode, command, result.stdout, result.stderr)
+        log(f"make {target}: the engine timed out; deploying again")
+        time.sleep(10)
     cpu_weight()  # the group exists once a container has run
 
 
