@@ -24,6 +24,7 @@ from cloudtaskhub.context import correlation_id
 from cloudtaskhub.db.engines import READ_ONLY
 from cloudtaskhub.db.loop_reader import LoopReader, NotOnTheLoop
 from cloudtaskhub.db.pg_reader import PgReader
+from cloudtaskhub.db.statements import insert_into
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.events.tables import EventTables
 from cloudtaskhub.telemetry._tracing import exporting
@@ -42,16 +43,17 @@ class Transaction:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         await self.session.execute(
-            self._uow.tables.outbox.insert().values(
-                id=new_id(),
-                type=event.type_for(self._uow.module),
-                subject=event.subject(),
-                time=self._uow.clock.now(),
-                data=msgspec.json.encode(event).decode(),
-                traceparent=carrier.get("traceparent"),
-                tracestate=carrier.get("tracestate"),
-                correlationid=correlation_id.get(),
-            )
+            insert_into(self._uow.tables.outbox),
+            {
+                "id": new_id(),
+                "type": event.type_for(self._uow.module),
+                "subject": event.subject(),
+                "time": self._uow.clock.now(),
+                "data": msgspec.json.encode(event).decode(),
+                "traceparent": carrier.get("traceparent"),
+                "tracestate": carrier.get("tracestate"),
+                "correlationid": correlation_id.get(),
+            },
         )
         self.recorded.append(event)
 

@@ -38,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.context import correlation_id
-from cloudtaskhub.db.engines import dialect_insert
 from cloudtaskhub.db.shapes import padded
+from cloudtaskhub.db.statements import insert_ignoring
 from cloudtaskhub.events.bus import BatchCutShort
 from cloudtaskhub.events.envelope import DecodeError, Envelope, decode_data
 from cloudtaskhub.events.transient import is_transient
@@ -387,18 +387,21 @@ class Dispatcher:
         """Insert the inbox row; False when this consumer already handled the event."""
         inbox = self._runtime.tables.inbox
         values = {"event_id": envelope.id, "type": envelope.type, "handled_at": self._runtime.clock.now()}
-        statement = dialect_insert(session, inbox).values(values).on_conflict_do_nothing()
-        result = cast(CursorResult[Any], await session.execute(statement))
+        result = cast(CursorResult[Any], await session.execute(insert_ignoring(session, inbox), values))
         return bool(result.rowcount)
 
     async def _claim_many(self, session: AsyncSession, envelopes: list[Envelope]) -> set[UUID]:
         """Insert the batch's inbox rows in one statement; the ids newly claimed."""
-        inbox = self._runtime.tables.inbox
         now = self._runtime.clock.now()
         unique = {envelope.id: envelope.type for envelope in envelopes}
         values = [{"event_id": id_, "type": type_, "handled_at": now} for id_, type_ in unique.items()]
-        statement = dialect_insert(session, inbox).values(padded(values)).on_conflict_do_nothing()
-        return set((await session.scalars(statement.returning(inbox.c.event_id))).all())
+        # Rows as parameters of one statement built once (SQLAlchemy sends them as one
+        # multi-row INSERT ... RETURNING); padded, so that INSERT has a few lengths only.
+        inbox = self._runtime.tables.inbox
+        claimed = await session.scalars(
+            insert_ignoring(session, inbox, returning=inbox.c.event_id), padded(values)
+        )
+        return set(claimed.all())
 
     async def _dead_letter(self, envelope: Envelope, error: str, attempts: int) -> None:
         """Record the dead letter once per event id, then hand it to the bus's DLQ.

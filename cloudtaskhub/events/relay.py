@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from opentelemetry import propagate, trace
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Update, bindparam, delete, func, select, update
 
 from cloudtaskhub.db.shapes import padded
 from cloudtaskhub.events.bus import Deferral, Deferred
@@ -242,9 +242,16 @@ class Relay:
                 deferral.room.add_done_callback(lambda _: self._wake.set())
 
     async def _mark_published(self, session: AsyncSession, seqs: list[int]) -> None:
+        await session.execute(self._mark_statement, {"seqs": padded(seqs), "now": self._module.clock.now()})
+
+    @functools.cached_property
+    def _mark_statement(self) -> Update:
+        """Built once: its values are parameters (cloudtaskhub/db/statements.py says why)."""
         outbox = self._module.tables.outbox
-        await session.execute(
-            update(outbox).where(outbox.c.seq.in_(padded(seqs))).values(published_at=self._module.clock.now())
+        return (
+            update(outbox)
+            .where(outbox.c.seq.in_(bindparam("seqs", expanding=True, type_=outbox.c.seq.type)))
+            .values(published_at=bindparam("now", type_=outbox.c.published_at.type))
         )
 
     async def _publish(self, envelopes: list[Envelope]) -> list[asyncio.Future[None]]:

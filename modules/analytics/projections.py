@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.db import dialect_insert
+from cloudtaskhub.db.statements import insert_ignoring
 from cloudtaskhub.events.contract import Event
 from modules.analytics.models import (
     ActivityModel,
@@ -139,8 +140,7 @@ async def _task_created(session: AsyncSession, e: TaskCreated, o: Occurrence) ->
         "lead_time_seconds": 0.0 if done else None,
         **created,
     }
-    statement = dialect_insert(session, _TASKS).values(row).on_conflict_do_nothing()
-    inserted = await session.scalar(statement.returning(_TASKS.c.task_id))
+    inserted = await session.scalar(insert_ignoring(session, _TASKS, returning=_TASKS.c.task_id), row)
     if inserted is not None:
         if done:
             await _add_completion(session, e.task_id, e.project_id, e.creator_id, o)

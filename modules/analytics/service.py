@@ -9,11 +9,12 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.db import UnitOfWork
+from cloudtaskhub.db.statements import insert_into
 from cloudtaskhub.errors import NotFound
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.events.envelope import Envelope
@@ -114,14 +115,15 @@ class AnalyticsService:
         """
         async with self._uow.transaction() as tx:
             await tx.session.execute(
-                insert(EventLogModel.__table__).values(
-                    event_id=envelope.id,
-                    type=envelope.type,
-                    source=envelope.source,
-                    subject=envelope.subject,
-                    time=envelope.time,
-                    data=bytes(envelope.data).decode(),
-                )
+                insert_into(EventLogModel),
+                {
+                    "event_id": envelope.id,
+                    "type": envelope.type,
+                    "source": envelope.source,
+                    "subject": envelope.subject,
+                    "time": envelope.time,
+                    "data": bytes(envelope.data).decode(),
+                },
             )
             await project_event(tx.session, Occurrence(event, envelope.id, envelope.time))
 

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import Transaction, UnitOfWork, dialect_insert
+from cloudtaskhub.db import Transaction, UnitOfWork
+from cloudtaskhub.db.statements import insert_ignoring
 from cloudtaskhub.errors import Conflict, NotFound, PreconditionFailed, RuleViolated
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.billing.contracts import InvoiceIssued, PlanLimits, SubscriptionChanged
@@ -449,7 +450,7 @@ async def _insert_ignore(session: AsyncSession, model: type[Any], values: dict[s
     """INSERT, doing nothing when the primary/unique key exists (redelivered facts).
 
     A Core statement on the model's table: the ORM's bulk INSERT path adds nothing here."""
-    await session.execute(dialect_insert(session, model.__table__).values(values).on_conflict_do_nothing())
+    await session.execute(insert_ignoring(session, model), values)
 
 
 def provide_billing_service(module: ModuleRuntime) -> BillingService:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.db import UnitOfWork, dialect_insert
+from cloudtaskhub.db.statements import insert_ignoring
 from cloudtaskhub.events.heartbeat import Heartbeat
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.gateway.models import (
@@ -193,9 +194,7 @@ class DashboardService:
         """A task was created; a row made by a later event that came first keeps its values."""
         async with self._uow.transaction() as tx:
             row = {"task_id": task_id, "project_id": project_id, "assignee_id": assignee_id, "status": status}
-            await tx.session.execute(
-                dialect_insert(tx.session, TaskModel.__table__).values(row).on_conflict_do_nothing()
-            )
+            await tx.session.execute(insert_ignoring(tx.session, TaskModel), row)
 
     async def assign_task(self, task_id: UUID, project_id: UUID, assignee_id: UUID | None) -> None:
         await self._upsert_task(task_id, project_id, assignee_id=assignee_id)
@@ -223,9 +222,7 @@ class DashboardService:
     async def count_notification(self, notification_id: UUID, user_id: UUID) -> None:
         row = {"notification_id": notification_id, "user_id": user_id, "read": False}
         async with self._uow.transaction() as tx:
-            await tx.session.execute(
-                dialect_insert(tx.session, NotificationModel).values(row).on_conflict_do_nothing()
-            )
+            await tx.session.execute(insert_ignoring(tx.session, NotificationModel), row)
 
     async def mark_notification_read(self, notification_id: UUID, user_id: UUID) -> None:
         """Read before we heard it was created: remembered as read."""

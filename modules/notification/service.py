@@ -16,7 +16,8 @@ from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock, new_id
-from cloudtaskhub.db import Transaction, UnitOfWork, dialect_insert
+from cloudtaskhub.db import Transaction, UnitOfWork
+from cloudtaskhub.db.statements import insert_ignoring
 from cloudtaskhub.errors import NotAuthenticated, NotFound
 from cloudtaskhub.runtime import ModuleRuntime
 from cloudtaskhub.telemetry import current_traceparent, mark_hop
@@ -118,9 +119,7 @@ class NotificationService:
     async def remember_task(self, task_id: UUID, project_id: UUID, creator_id: UUID, title: str) -> None:
         row = {"task_id": task_id, "project_id": project_id, "creator_id": creator_id, "title": title}
         async with self._uow.transaction() as tx:
-            await tx.session.execute(
-                dialect_insert(tx.session, TaskModel.__table__).values(row).on_conflict_do_nothing()
-            )
+            await tx.session.execute(insert_ignoring(tx.session, TaskModel), row)
 
     async def notify_task_assigned(
         self, task_id: UUID, assignee_id: UUID, assigned_by: UUID, cause: Cause

@@ -30,6 +30,7 @@ from sqlalchemy.types import NullType
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.db import UnitOfWork, plain
+from cloudtaskhub.db.statements import insert_into
 from cloudtaskhub.events.contract import Event
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.project.contracts import (
@@ -279,21 +280,22 @@ class TaskService:
             # Core inserts: a new row needs none of the ORM's unit of work (identity map,
             # change tracking, a flush per dependency level).
             await session.execute(
-                insert(TaskModel.__table__).values(
-                    id=task.id,
-                    project_id=project_id,
-                    title=task.title,
-                    description=task.description,
-                    status=task.status,
-                    priority=task.priority,
-                    priority_rank=PRIORITY_RANK[task.priority],
-                    assignee_id=task.assignee_id,
-                    due_date=task.due_date,
-                    creator_id=caller,
-                    created_at=now,
-                    updated_at=now,
-                    version=task.version,
-                )
+                insert_into(TaskModel),
+                {
+                    "id": task.id,
+                    "project_id": project_id,
+                    "title": task.title,
+                    "description": task.description,
+                    "status": task.status,
+                    "priority": task.priority,
+                    "priority_rank": PRIORITY_RANK[task.priority],
+                    "assignee_id": task.assignee_id,
+                    "due_date": task.due_date,
+                    "creator_id": caller,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": task.version,
+                },
             )
             if labels:
                 await session.execute(
