@@ -13,13 +13,18 @@ machine (SQLite, aiosqlite, 2,000 executions): one eight-column INSERT ~0.44 ms 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, Insert, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-__all__ = ["insert_ignoring", "insert_into"]
+__all__ = ["DialectInsert", "built_once", "insert_ignoring", "insert_into"]
+
+T = TypeVar("T")
+#: The INSERT of the dialects the kernel runs on, with their ON CONFLICT clauses.
+DialectInsert = postgresql.Insert | sqlite.Insert
 
 
 def insert_into(table: Table | type[Any]) -> Insert:
@@ -38,22 +43,38 @@ def insert_ignoring(
 ) -> Insert:
     """`INSERT INTO table ... ON CONFLICT DO NOTHING [RETURNING column]` in `bind`'s
     dialect, one object per dialect, table and returned column (RETURNING names only
-    the rows inserted). Raises NotImplementedError on a dialect the kernel does not run on."""
+    the rows inserted)."""
+    name = f"ignoring.{returning.name if returning is not None else ''}"
+
+    def build(statement: DialectInsert) -> Insert:
+        ignoring = statement.on_conflict_do_nothing()
+        return ignoring if returning is None else ignoring.returning(returning)
+
+    return built_once(bind, table, name, build)
+
+
+def built_once(
+    bind: AsyncSession | AsyncConnection,
+    table: Table | type[Any],
+    name: str,
+    build: Callable[[DialectInsert], T],
+) -> T:
+    """`build(INSERT INTO table)` with `bind`'s dialect's INSERT (the one with ON CONFLICT
+    clauses), built on first use and kept per dialect under `name` in the table's `info`.
+    `name` must say everything `build` puts in the statement. Raises NotImplementedError
+    on a dialect the kernel does not run on."""
     dialect = (bind.get_bind() if isinstance(bind, AsyncSession) else bind).dialect.name
     table = _table(table)
-    key = f"cloudtaskhub.insert_ignoring.{dialect}.{returning.name if returning is not None else ''}"
+    key = f"cloudtaskhub.{dialect}.{name}"
     statement = table.info.get(key)
     if statement is None:
         if dialect == "postgresql":
-            statement = postgresql.insert(table).on_conflict_do_nothing()
+            statement = table.info[key] = build(postgresql.insert(table))
         elif dialect == "sqlite":
-            statement = sqlite.insert(table).on_conflict_do_nothing()
+            statement = table.info[key] = build(sqlite.insert(table))
         else:
             raise NotImplementedError(f"no INSERT ... ON CONFLICT for the {dialect} dialect")
-        if returning is not None:
-            statement = statement.returning(returning)
-        table.info[key] = statement
-    return statement
+    return cast(T, statement)
 
 
 def _table(table: Table | type[Any]) -> Table:

@@ -18,8 +18,7 @@ from uuid import UUID
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloudtaskhub.db import dialect_insert
-from cloudtaskhub.db.statements import insert_ignoring
+from cloudtaskhub.db.statements import DialectInsert, built_once, insert_ignoring
 from cloudtaskhub.events.contract import Event
 from modules.analytics.models import (
     ActivityModel,
@@ -119,12 +118,13 @@ async def _upsert_task(
 ) -> None:
     """Apply `changes` to the task's row, created empty (status todo) if this is the first we hear of it."""
     row = {"task_id": task_id, "project_id": project_id, "status": "todo", **changes}
-    statement = dialect_insert(session, _TASKS).values(row)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[_TASKS.c.task_id], set_={name: statement.excluded[name] for name in changes}
+
+    def upsert(insert: DialectInsert) -> Any:
+        return insert.on_conflict_do_update(
+            index_elements=[_TASKS.c.task_id], set_={name: insert.excluded[name] for name in changes}
         )
-    )
+
+    await session.execute(built_once(session, _TASKS, f"upsert:{','.join(changes)}", upsert), row)
 
 
 async def _task_created(session: AsyncSession, e: TaskCreated, o: Occurrence) -> None:
@@ -244,13 +244,17 @@ def _actor(event: Event) -> UUID | None:
 
 async def _record_activity(session: AsyncSession, user_id: UUID, time: datetime) -> None:
     """The user's latest activity: kept when a later one is known already."""
-    statement = dialect_insert(session, _ACTIVITY).values(user_id=user_id, last_event_at=time)
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[_ACTIVITY.c.user_id],
-            set_={"last_event_at": statement.excluded.last_event_at},
-            where=_ACTIVITY.c.last_event_at < statement.excluded.last_event_at,
-        )
+        built_once(session, _ACTIVITY, "latest", _latest_activity),
+        {"user_id": user_id, "last_event_at": time},
+    )
+
+
+def _latest_activity(insert: DialectInsert) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=[_ACTIVITY.c.user_id],
+        set_={"last_event_at": insert.excluded.last_event_at},
+        where=_ACTIVITY.c.last_event_at < insert.excluded.last_event_at,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.db import UnitOfWork, dialect_insert
-from cloudtaskhub.db.statements import insert_ignoring
+from cloudtaskhub.db.statements import DialectInsert, built_once, insert_ignoring
 from cloudtaskhub.events.heartbeat import Heartbeat
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.gateway.models import (
@@ -205,14 +205,15 @@ class DashboardService:
     async def _upsert_task(self, task_id: UUID, project_id: UUID, **changes: Any) -> None:
         """Set `changes` on the task's row; created (todo, unassigned) when a later event came first."""
         row = {"task_id": task_id, "project_id": project_id, "assignee_id": None, "status": "todo", **changes}
-        async with self._uow.transaction() as tx:
-            statement = dialect_insert(tx.session, TaskModel).values(row)
-            await tx.session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[TaskModel.task_id],
-                    set_={name: statement.excluded[name] for name in changes},
-                )
+
+        def upsert(insert: DialectInsert) -> Any:
+            return insert.on_conflict_do_update(
+                index_elements=[TaskModel.task_id], set_={name: insert.excluded[name] for name in changes}
             )
+
+        async with self._uow.transaction() as tx:
+            statement = built_once(tx.session, TaskModel, f"upsert:{','.join(changes)}", upsert)
+            await tx.session.execute(statement, row)
 
     async def forget_task(self, task_id: UUID, project_id: UUID) -> None:
         await self._upsert_task(task_id, project_id, deleted=True)

@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloudtaskhub.db import dialect_insert
+from cloudtaskhub.db.statements import DialectInsert, built_once
 from modules.project.errors import TaskLimitReached
 from modules.project.models import PlanLimitsModel
 from modules.project.service._access import FREE_LIMITS
@@ -30,23 +30,35 @@ NOT_HEARD = datetime(1970, 1, 1, tzinfo=UTC)
 _T = PlanLimitsModel.__table__
 
 
-def _insert(session: AsyncSession, user_id: UUID, tasks_created: int) -> Any:
-    """An INSERT of the free plan's row, in the session's SQL dialect (for its upsert clauses)."""
-    return dialect_insert(session, _T).values(
-        user_id=user_id,
-        plan=FREE_LIMITS.plan,
-        projects=FREE_LIMITS.projects,
-        members_per_project=FREE_LIMITS.members_per_project,
-        tasks_per_month=FREE_LIMITS.tasks_per_month,
-        period_end=None,
-        tasks_created=tasks_created,
-        updated_at=NOT_HEARD,
-    )
+def _free_row(user_id: UUID, tasks_created: int) -> dict[str, Any]:
+    """The free plan's row, for a user billing has not told us about yet."""
+    return {
+        "user_id": user_id,
+        "plan": FREE_LIMITS.plan,
+        "projects": FREE_LIMITS.projects,
+        "members_per_project": FREE_LIMITS.members_per_project,
+        "tasks_per_month": FREE_LIMITS.tasks_per_month,
+        "period_end": None,
+        "tasks_created": tasks_created,
+        "updated_at": NOT_HEARD,
+    }
+
+
+def _count_under_limit(insert: DialectInsert) -> Any:
+    """The row, or one more task on it while its count is under the plan's limit."""
+    return insert.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={"tasks_created": _T.c.tasks_created + 1},
+        where=or_(_T.c.tasks_per_month < 0, _T.c.tasks_created < _T.c.tasks_per_month),
+    ).returning(_T.c.tasks_created)
 
 
 async def ensure_plan_row(session: AsyncSession, user_id: UUID) -> None:
     """Make sure the user's row exists (free limits if new), so it can be locked and updated."""
-    await session.execute(_insert(session, user_id, 0).on_conflict_do_nothing(index_elements=["user_id"]))
+    statement = built_once(
+        session, _T, "ensure", lambda insert: insert.on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    await session.execute(statement, _free_row(user_id, 0))
 
 
 async def count_task_creation(session: AsyncSession, owner_id: UUID) -> None:
@@ -59,16 +71,8 @@ async def count_task_creation(session: AsyncSession, owner_id: UUID) -> None:
     already (BEGIN IMMEDIATE). The caller's transaction rolls the count back with the
     task if anything later fails.
     """
-    statement = (
-        _insert(session, owner_id, 1)
-        .on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={"tasks_created": _T.c.tasks_created + 1},
-            where=or_(_T.c.tasks_per_month < 0, _T.c.tasks_created < _T.c.tasks_per_month),
-        )
-        .returning(_T.c.tasks_created)
-    )
-    if (await session.execute(statement)).first() is not None:
+    statement = built_once(session, _T, "count_task_creation", _count_under_limit)
+    if (await session.execute(statement, _free_row(owner_id, 1))).first() is not None:
         return
     plan, limit, period_end = (
         await session.execute(
