@@ -25,7 +25,7 @@ from cloudtaskhub.db.loop_reader import LoopReader, loop_reader_for
 from cloudtaskhub.db.one_hop import OneHopAiosqlite
 from cloudtaskhub.db.pg_reader import PgReader, pg_reader_for
 
-__all__ = ["READ_ONLY", "Databases", "dialect_insert", "is_postgres", "is_sqlite"]
+__all__ = ["READ_ONLY", "Databases", "DialectInsert", "dialect_insert", "is_postgres", "is_sqlite"]
 
 #: Connection execution option marking a transaction that only reads.
 READ_ONLY = "cloudtaskhub_read_only"
@@ -42,9 +42,13 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+#: The INSERT of the dialects the kernel runs on, with their ON CONFLICT clauses.
+DialectInsert = postgresql.Insert | sqlite.Insert
+
+
 def dialect_insert(
     bind: AsyncSession | AsyncConnection | AsyncEngine, table: TableClause | type[Any]
-) -> postgresql.Insert | sqlite.Insert:
+) -> DialectInsert:
     """`INSERT INTO table` in the SQL dialect `bind` speaks, for its ON CONFLICT clauses
     (`on_conflict_do_nothing`, `on_conflict_do_update`): the generic `insert` has none.
 

@@ -13,18 +13,17 @@ machine (SQLite, aiosqlite, 2,000 executions): one eight-column INSERT ~0.44 ms 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Column, Insert, Table, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-__all__ = ["DialectInsert", "built_once", "insert_ignoring", "insert_into"]
+from cloudtaskhub.db.engines import DialectInsert, dialect_insert
+
+__all__ = ["DialectInsert", "built_once", "insert_ignoring", "insert_into", "upsert_setting"]
 
 T = TypeVar("T")
-#: The INSERT of the dialects the kernel runs on, with their ON CONFLICT clauses.
-DialectInsert = postgresql.Insert | sqlite.Insert
 
 
 def insert_into(table: Table | type[Any]) -> Insert:
@@ -53,6 +52,21 @@ def insert_ignoring(
     return built_once(bind, table, name, build)
 
 
+def upsert_setting(
+    bind: AsyncSession | AsyncConnection, table: Table | type[Any], key: Column[Any], names: Collection[str]
+) -> Insert:
+    """`INSERT INTO table ... ON CONFLICT (key) DO UPDATE SET name = excluded.name` for each
+    of `names`: a row's columns set whether the row existed or not, one object per
+    dialect, table and set of names."""
+
+    def build(statement: DialectInsert) -> Insert:
+        return statement.on_conflict_do_update(
+            index_elements=[key], set_={name: statement.excluded[name] for name in names}
+        )
+
+    return built_once(bind, table, f"upsert.{key.name}:{','.join(names)}", build)
+
+
 def built_once(
     bind: AsyncSession | AsyncConnection,
     table: Table | type[Any],
@@ -68,12 +82,7 @@ def built_once(
     key = f"cloudtaskhub.{dialect}.{name}"
     statement = table.info.get(key)
     if statement is None:
-        if dialect == "postgresql":
-            statement = table.info[key] = build(postgresql.insert(table))
-        elif dialect == "sqlite":
-            statement = table.info[key] = build(sqlite.insert(table))
-        else:
-            raise NotImplementedError(f"no INSERT ... ON CONFLICT for the {dialect} dialect")
+        statement = table.info[key] = build(dialect_insert(bind, table))
     return cast(T, statement)
 
 

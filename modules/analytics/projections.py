@@ -18,7 +18,7 @@ from uuid import UUID
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloudtaskhub.db.statements import DialectInsert, built_once, insert_ignoring
+from cloudtaskhub.db.statements import DialectInsert, built_once, insert_ignoring, upsert_setting
 from cloudtaskhub.events.contract import Event
 from modules.analytics.models import (
     ActivityModel,
@@ -118,13 +118,7 @@ async def _upsert_task(
 ) -> None:
     """Apply `changes` to the task's row, created empty (status todo) if this is the first we hear of it."""
     row = {"task_id": task_id, "project_id": project_id, "status": "todo", **changes}
-
-    def upsert(insert: DialectInsert) -> Any:
-        return insert.on_conflict_do_update(
-            index_elements=[_TASKS.c.task_id], set_={name: insert.excluded[name] for name in changes}
-        )
-
-    await session.execute(built_once(session, _TASKS, f"upsert:{','.join(changes)}", upsert), row)
+    await session.execute(upsert_setting(session, _TASKS, _TASKS.c.task_id, changes), row)
 
 
 async def _task_created(session: AsyncSession, e: TaskCreated, o: Occurrence) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.db import UnitOfWork, dialect_insert
-from cloudtaskhub.db.statements import DialectInsert, built_once, insert_ignoring
+from cloudtaskhub.db.statements import insert_ignoring, upsert_setting
 from cloudtaskhub.events.heartbeat import Heartbeat
 from cloudtaskhub.runtime import ModuleRuntime
 from modules.gateway.models import (
@@ -205,14 +205,8 @@ class DashboardService:
     async def _upsert_task(self, task_id: UUID, project_id: UUID, **changes: Any) -> None:
         """Set `changes` on the task's row; created (todo, unassigned) when a later event came first."""
         row = {"task_id": task_id, "project_id": project_id, "assignee_id": None, "status": "todo", **changes}
-
-        def upsert(insert: DialectInsert) -> Any:
-            return insert.on_conflict_do_update(
-                index_elements=[TaskModel.task_id], set_={name: insert.excluded[name] for name in changes}
-            )
-
         async with self._uow.transaction() as tx:
-            statement = built_once(tx.session, TaskModel, f"upsert:{','.join(changes)}", upsert)
+            statement = upsert_setting(tx.session, TaskModel, TaskModel.__table__.c.task_id, changes)
             await tx.session.execute(statement, row)
 
     async def forget_task(self, task_id: UUID, project_id: UUID) -> None:
