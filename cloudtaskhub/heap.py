@@ -6,8 +6,10 @@ of them that live as long as the process does: the modules' SQLAlchemy tables an
 mappers, Litestar's routes, signature models and OpenAPI types, msgspec structs,
 compiled statements. A full (generation 2) collection walked them all, 150-280 ms on
 the bench's loaded core, and ran every few seconds under load; all the event loop's
-requests waited for it. At 50 connections that one pause, not the requests, was the
-list's p99 (issue #17: bench/optimizations.json, "gc-freeze-startup-heap").
+requests waited for it (issue #17: bench/optimizations.json, "gc-freeze-startup-heap").
+Whether that pause was the list's p99 at 50 connections is not shown: a later A/B with
+and without the freeze measured the same p99 (bench/results/ab-regressions-2026-11-30.json),
+and the p99's cause is still open (bench/results/list-p99-probe-2026-11-30.json).
 
 `freeze_startup_heap` collects once, then moves every surviving object into the
 permanent generation (`gc.freeze()`): full collections walk only what was allocated
