@@ -194,6 +194,7 @@ class Runtime:
                 self.settings.metrics_host, self.settings.metrics_port, self._refresh_scrape_gauges
             )
         await self.prepare()
+        await self.databases.open_connections(self.settings.db_connections_at_start)
         instrument_engines([*self.databases.engines, *(r.engine for r in self.databases.loop_readers)])
         consumers = [m.dispatcher for m in self.modules.values() if m.dispatcher is not None]
         await self.bus.start(consumers, list(self.modules))

@@ -42,6 +42,9 @@ class Settings:
     #: Connections per database, all kept once opened (see `db.engines`): PostgreSQL up
     #: to 2 × db_pool_size, SQLite up to db_pool_size + 10.
     db_pool_size: int = 10
+    #: PostgreSQL connections each pool opens at start, before the process reports ready
+    #: (see `Databases.open_connections`); at most 2 × db_pool_size.
+    db_connections_at_start: int = 4
     #: SQLite page cache per connection. SQLite's default (2 MiB) times a pool of up to
     #: db_pool_size + 10 connections made a long-running process grow with its database;
     #: pages not cached come from the OS page cache (no latency cost in the soak's A/B).
@@ -150,6 +153,12 @@ class Settings:
             value = getattr(self, name)
             if value <= 0:
                 raise SettingsError(_variable_name("CTH_", name), "a number greater than 0", str(value))
+        if not 0 <= self.db_connections_at_start <= 2 * self.db_pool_size:
+            raise SettingsError(
+                "CTH_DB_CONNECTIONS_AT_START",
+                f"a number of connections from 0 to {2 * self.db_pool_size} (2 x CTH_DB_POOL_SIZE)",
+                str(self.db_connections_at_start),
+            )
         if self.malloc_arena_max < 0:
             raise SettingsError(
                 "CTH_MALLOC_ARENA_MAX",

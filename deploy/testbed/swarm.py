@@ -55,6 +55,8 @@ REPLICAS = {
     "split": {"auth": 2, "project": 2, "billing": 1, "notification": 1, "analytics": 1, "gateway": 2},
 }
 CONVERGE_TIMEOUT = float(os.environ.get("SWARM_CONVERGE_TIMEOUT", "900"))
+#: deploy/stack.yml's CTH_SHUTDOWN_DRAIN_SECONDS: replaced tasks serve on this long.
+DRAIN_SECONDS = 20.0
 STEADY_RATE = 20.0  # requests per second, mixed reads and writes
 TIMINGS: dict[str, float] = {}
 STARTED = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -722,7 +724,7 @@ def e2e(steps: set[str]) -> None:
         with timed("3 rolling update a -> b under a steady client"), steady("update") as client:
             make_deploy("b", "split")
             took = wait_converged("b", "split")
-            time.sleep(10)  # the last replaced tasks are still draining
+            time.sleep(DRAIN_SECONDS)  # the last replaced tasks are still draining
         require_clean(client)
         results.append(f"3 rolling update: {client.report()}, 0 lost writes, converged in {took:.0f}s")
 
@@ -750,7 +752,7 @@ def e2e(steps: set[str]) -> None:
         with timed("4 make rollback TAG=a"), steady("make-rollback") as client:
             make_deploy("a", "split", target="rollback")
             took = wait_converged("a", "split", two)
-            time.sleep(10)
+            time.sleep(DRAIN_SECONDS)
         require_clean(client)
         results.append(f"4 make rollback TAG=a in {took:.0f}s: {client.report()}, 0 lost writes")
 

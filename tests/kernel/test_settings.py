@@ -26,6 +26,8 @@ from entrypoints.cli import main
         ("CTH_BUS", "rabbit", "one of memory, kafka"),
         ("CTH_METRICS_PORT", "70000", "a TCP port"),
         ("CTH_METRICS_PORT", "-1", "a TCP port"),
+        ("CTH_DB_CONNECTIONS_AT_START", "21", "a number of connections from 0 to 20"),
+        ("CTH_DB_CONNECTIONS_AT_START", "-1", "a number of connections from 0 to 20"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, expected: str) -> None:
