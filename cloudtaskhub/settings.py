@@ -43,8 +43,11 @@ class Settings:
     #: to 2 × db_pool_size, SQLite up to db_pool_size + 10.
     db_pool_size: int = 10
     #: PostgreSQL connections each pool opens at start, before the process reports ready
-    #: (see `Databases.open_connections`); at most 2 × db_pool_size.
-    db_connections_at_start: int = 4
+    #: (see `Databases.open_connections`); at most 2 × db_pool_size. Three is what an idle
+    #: split task holds (relay, a consumer batch) plus a request; all-in-one opens it per
+    #: module database, 18 per replica, which the stack's PostgreSQL (100 connections)
+    #: holds through a start-first update or a shape switch.
+    db_connections_at_start: int = 3
     #: SQLite page cache per connection. SQLite's default (2 MiB) times a pool of up to
     #: db_pool_size + 10 connections made a long-running process grow with its database;
     #: pages not cached come from the OS page cache (no latency cost in the soak's A/B).
