@@ -505,13 +505,7 @@ class SteadyClient(threading.Thread):
         self.user = Account(self.http).register(pro=True)
         self.project = self.user.project(f"steady {name}")
         self.user.wait_for_pro_limits(self.project)
-        self.created: list[str] = []
-        self.errors: list[str] = []
-        self.requests = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        reads: list[Callable[[], httpx.Response]] = [
+        self.reads: list[Callable[[], httpx.Response]] = [
             lambda: self.user.get(f"/api/v1/projects/{self.project}/tasks", params={"limit": 5}),
             lambda: self.user.get("/api/v1/auth/me"),
             lambda: self.user.get("/api/v1/billing/subscription"),
@@ -519,6 +513,20 @@ class SteadyClient(threading.Thread):
             lambda: self.user.get(f"/api/v1/analytics/projects/{self.project}/summary"),
             lambda: self.user.get("/api/v1/dashboard"),
         ]
+        # Each module learns of the new user and project from events, so the client counts
+        # from the moment every read it makes answers, not before: analytics answered 404 for
+        # the project it had not heard of yet while its consumer group rebalanced (fresh-clone
+        # run, 2026-11-30 22:23, step 4, just after analytics went to two replicas).
+        eventually(
+            lambda: all(read().is_success for read in self.reads), "every module to know the steady client"
+        )
+        self.created: list[str] = []
+        self.errors: list[str] = []
+        self.requests = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        reads = self.reads
         n = 0
         next_at = time.monotonic()
         while not self._halt.is_set():
