@@ -258,9 +258,7 @@ class Databases:
         first requests find their connections open. A burst beyond `count` still opens
         more on demand, up to the pool's bound. SQLite opens no network connection.
         """
-        for engine in self._engines.values():
-            if not is_postgres(engine) or count <= 0:
-                continue
+        for engine in filter(is_postgres, self._engines.values()):
             # Held together, so the pool cannot hand the same connection out twice.
             async with contextlib.AsyncExitStack() as held:
                 for _ in range(count):
