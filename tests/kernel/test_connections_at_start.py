@@ -4,6 +4,8 @@ lookup and a connection handshake, which took seconds under Swarm while a deploy
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -27,27 +29,29 @@ async def backends(url: str) -> int:
         await probe.close()
 
 
-async def test_the_pool_holds_its_start_connections_once_the_process_has_started(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def started(tmp_path: Path, count: int) -> AsyncIterator[tuple[ModuleHarness, int]]:
+    """The project module started on PostgreSQL; the harness and its pool's connections."""
     url = requires_postgres()
     await reset_postgres(url)
     async with ModuleHarness(
-        [project], database_url=url, data_dir=str(tmp_path), db_connections_at_start=3
+        [project], database_url=url, data_dir=str(tmp_path), db_connections_at_start=count
     ) as harness:
         pool = harness.runtime.modules["project"].engine.pool
-        assert pool.checkedin() + pool.checkedout() >= 3  # type: ignore[attr-defined]
-        assert await backends(url) >= 3
+        yield harness, pool.checkedin() + pool.checkedout()  # type: ignore[attr-defined]
+
+
+async def test_the_pool_holds_its_start_connections_once_the_process_has_started(tmp_path: Path) -> None:
+    async with started(tmp_path, 3) as (harness, pooled):
+        assert pooled >= 3
+        assert await backends(requires_postgres()) >= 3
         response = await harness.get("/health/ready")
         assert response.status_code == 200, response.text
 
 
 async def test_with_none_asked_the_pool_opens_only_what_start_needs(tmp_path: Path) -> None:
-    url = requires_postgres()
-    await reset_postgres(url)
-    async with ModuleHarness(
-        [project], database_url=url, data_dir=str(tmp_path), db_connections_at_start=0
-    ) as harness:
-        pool = harness.runtime.modules["project"].engine.pool
-        assert pool.checkedin() + pool.checkedout() < 3  # type: ignore[attr-defined]
+    async with started(tmp_path, 0) as (_, pooled):
+        assert pooled < 3
 
 
 async def test_sqlite_opens_nothing_more_at_start(tmp_path: Path) -> None:
