@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -55,8 +56,9 @@ REPLICAS = {
     "split": {"auth": 2, "project": 2, "billing": 1, "notification": 1, "analytics": 1, "gateway": 2},
 }
 CONVERGE_TIMEOUT = float(os.environ.get("SWARM_CONVERGE_TIMEOUT", "900"))
-#: deploy/stack.yml's CTH_SHUTDOWN_DRAIN_SECONDS: replaced tasks serve on this long.
-DRAIN_SECONDS = 20.0
+#: How long a replaced task serves on: the stack's own CTH_SHUTDOWN_DRAIN_SECONDS.
+_APP_ENV = yaml.safe_load((ROOT / "deploy" / "stack.yml").read_text())["x-app-environment"]
+DRAIN_SECONDS = float(_APP_ENV["CTH_SHUTDOWN_DRAIN_SECONDS"])
 STEADY_RATE = 20.0  # requests per second, mixed reads and writes
 TIMINGS: dict[str, float] = {}
 STARTED = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
