@@ -6,11 +6,11 @@ import os
 from uuid import UUID
 
 import click
-import uvicorn
 from sqlalchemy import select
 
 from cloudtaskhub.cli import open_runtime, run_cli
 from cloudtaskhub.db.migrations import make_revision, upgrade
+from cloudtaskhub.serving import serve as serve_app
 from cloudtaskhub.settings import SettingsError, load_settings
 from entrypoints.docs import contracts, docs
 from entrypoints.registry import ALL_MODULES, select_modules
@@ -54,22 +54,12 @@ def serve(modules_: str | None, host: str, port: int, workers: int) -> None:
         settings = load_settings()  # fail fast, naming the bad variable, before uvicorn starts
     except SettingsError as error:
         raise click.ClickException(f"bad configuration: {error}") from None
-    uvicorn.run(
+    serve_app(
         "entrypoints.asgi:create_selected",
-        factory=True,
         host=host,
         port=port,
         workers=workers,
-        # X-Forwarded-For counts only from the configured proxies: login throttling and
-        # rate limits key on the client address, which a client must not choose.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=list(settings.trusted_proxies) or None,
-        # uvicorn[standard]: libuv's event loop and the httptools parser, not asyncio's
-        # default loop and pure-Python h11 (each costs a large share of a fast request).
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=20,
-        log_level="warning",
+        trusted_proxies=tuple(settings.trusted_proxies),
     )
 
 
