@@ -194,14 +194,23 @@ class BatchLog:
         self.idle.set()
         handle_batch = dispatcher.handle_batch
 
-        async def counted(envelopes: Any) -> None:
+        async def counted(envelopes: Any, more: Any = None) -> None:
+            joined = 0
+
+            def counting() -> Any:
+                nonlocal joined
+                arrived = more()
+                joined += len(arrived)
+                return arrived
+
             self.in_flight += 1
             self.idle.clear()
             try:
-                await handle_batch(envelopes)
+                await handle_batch(envelopes, None if more is None else counting)
             finally:
                 self.in_flight -= 1
-                self.sizes.append(len(envelopes))
+                # With the events that joined it once its transaction began.
+                self.sizes.append(len(envelopes) + joined)
                 self.last_end = time.time()
                 if not self.in_flight:
                     self.idle.set()

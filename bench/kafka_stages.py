@@ -134,11 +134,11 @@ def instrument(stamps: Stamps) -> None:
 
     handle_batch = Dispatcher.handle_batch
 
-    async def stamped_batch(self: Any, envelopes: Any) -> None:
+    async def stamped_batch(self: Any, envelopes: Any, more: Any = None) -> None:
         for envelope in envelopes:
             stamps.stamp(envelope.id, "batch_start")
         started = time.perf_counter()
-        await handle_batch(self, envelopes)
+        await handle_batch(self, envelopes, more)  # Kafka gives no `more`
         stamps.call("consumer_batch", time.perf_counter() - started)
         stamps.call("consumer_batch_size", len(envelopes))
         for envelope in envelopes:

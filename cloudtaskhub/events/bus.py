@@ -70,10 +70,18 @@ class Consumer(Protocol):
 
     async def handle(self, envelope: Envelope) -> None: ...
 
-    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+    async def handle_batch(
+        self, envelopes: Sequence[Envelope], more: Callable[[], Sequence[Envelope]] | None = None
+    ) -> None:
         """Settle `envelopes`, events of one lane or partition in order, as `handle` would
         each. Raises when some could not be settled: the bus then hands the same batch
-        again (the inbox skips the events whose effect already committed)."""
+        again (the inbox skips the events whose effect already committed).
+
+        `more`, when the bus gives it, returns the events that arrived behind
+        `envelopes` in the same lane since (in order, possibly none). The consumer may
+        call it once, when its batch transaction can start: they join the batch, and
+        the bus counts them part of it from then on (settled, or handed again, with
+        the rest)."""
         ...
 
     def wind_down(self) -> None:

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
@@ -137,20 +137,46 @@ class Dispatcher:
         durable = subscriptions[0].event.__durable__
         await self._handle_alone(envelope, subscriptions, payloads, durable=durable)
 
-    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+    async def handle_batch(
+        self, envelopes: Sequence[Envelope], more: Callable[[], Sequence[Envelope]] | None = None
+    ) -> None:
         """Settle `envelopes` (one lane's or partition's, in order); see the module doc.
+
+        `more` (the in-process bus gives it) is asked once the batch transaction has
+        begun, which on SQLite means once this process's write lock is ours: events
+        that queued in the lane while it waited behind other writers join the batch
+        instead of waiting for a transaction of their own.
 
         Raises only when some event could not be settled (a dead letter not written):
         the bus then hands the same envelopes again, and the inbox skips those whose
         effect committed.
         """
-        EVENT_BATCH_SIZE.labels(self.module).observe(len(envelopes))
-        if len(envelopes) == 1:
+        if len(envelopes) == 1 and more is None:
+            EVENT_BATCH_SIZE.labels(self.module).observe(1)
             self._cut_short_if_winding_down(1)
             await self.handle(envelopes[0])
             return
-        items: list[_Item] = []
         # Events that take no part in the batch transaction: settled after it, as before.
+        items, apart = self._sort_out(envelopes)
+        size = len(envelopes)
+
+        def join(batch: list[_Item]) -> None:
+            nonlocal size
+            arrived = more() if more is not None else ()
+            size += len(arrived)
+            joining, aside = self._sort_out(arrived)
+            batch.extend(joining)
+            apart.extend(aside)
+
+        extend = join if more is not None else None
+        try:
+            await self._settle_batch(items, apart, extend)
+        finally:
+            EVENT_BATCH_SIZE.labels(self.module).observe(size)
+
+    def _sort_out(self, envelopes: Sequence[Envelope]) -> tuple[list[_Item], list[Envelope]]:
+        """The events for the batch transaction, and those settled apart after it."""
+        items: list[_Item] = []
         apart: list[Envelope] = []
         for envelope in envelopes:
             subscriptions = self._matching(envelope.type)
@@ -166,9 +192,15 @@ class Dispatcher:
                 apart.append(envelope)  # dead-lettered by `handle`; it has no effect to order
                 continue
             items.append(_Item(envelope, subscriptions, payloads))
+        return items, apart
+
+    async def _settle_batch(
+        self, items: list[_Item], apart: list[Envelope], extend: Callable[[list[_Item]], None] | None
+    ) -> None:
         while items:
             self._cut_short_if_winding_down(len(items))
-            failed, items = await self._run_batch(items)
+            failed, items = await self._run_batch(items, extend)
+            extend = None
             for index, (item, error) in enumerate(failed):
                 self._cut_short_if_winding_down(len(failed) - index + len(items))
                 await self._handle_alone(
@@ -178,9 +210,12 @@ class Dispatcher:
             self._cut_short_if_winding_down(len(apart) - index)
             await self.handle(envelope)
 
-    async def _run_batch(self, items: list[_Item]) -> tuple[list[tuple[_Item, Exception]], list[_Item]]:
+    async def _run_batch(
+        self, items: list[_Item], extend: Callable[[list[_Item]], None] | None = None
+    ) -> tuple[list[tuple[_Item, Exception]], list[_Item]]:
         """Commit the batch's effects; the events whose handler failed, and those held
-        back behind them (same key), both in order.
+        back behind them (same key), both in order. `extend` adds to `items` in the
+        first attempt's transaction, once it has begun; later attempts run them all.
 
         A batch of several events runs first without a savepoint per event (two
         statements and a nested transaction each, a quarter of a create's statements
@@ -196,8 +231,9 @@ class Dispatcher:
         failed_first: dict[UUID, Exception] | None = None
         while True:
             attempt += 1
+            joining, extend = extend, None
             try:
-                return await self._batch_attempt(items, failed_first)
+                return await self._batch_attempt(items, failed_first, joining)
             except _HandlerFailed as failure:
                 failed_first = {**(failed_first or {}), failure.event_id: failure.error}
                 attempt -= 1  # not an attempt of its own: the same batch, isolated
@@ -231,7 +267,10 @@ class Dispatcher:
                 return [], []
 
     async def _batch_attempt(
-        self, items: list[_Item], failed_first: dict[UUID, Exception] | None
+        self,
+        items: list[_Item],
+        failed_first: dict[UUID, Exception] | None,
+        extend: Callable[[list[_Item]], None] | None = None,
     ) -> tuple[list[tuple[_Item, Exception]], list[_Item]]:
         savepoints = failed_first is not None
         failed: list[tuple[_Item, Exception]] = []
@@ -240,6 +279,9 @@ class Dispatcher:
         blocked: set[str] = set()
         async with self._runtime.uow.transaction() as tx:
             session = tx.session
+            if extend is not None:
+                await session.connection()  # begun: on SQLite, the write lock is ours now
+                extend(items)
             claimed = await self._claim_many(session, [item.envelope for item in items])
             for item in items:
                 envelope = item.envelope

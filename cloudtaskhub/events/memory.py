@@ -56,11 +56,10 @@ class _Lane:
             batch = [await self.queue.get()]
             # Whatever else is waiting goes in the same batch (one transaction); the
             # lane never waits for more, so a lone event is not delayed.
-            while len(batch) < self.state.batch_max and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            self._fill(batch)
             self.idle.clear()
             try:
-                await self._settle([envelope for envelope, _ in batch])
+                await self._settle(batch)
             except (asyncio.CancelledError, BatchCutShort) as stopped:
                 # Not settled: the relay keeps the rows pending (sent again after a start).
                 for _, settled in batch:
@@ -79,16 +78,33 @@ class _Lane:
                     self.queue.task_done()
                 self.idle.set()
 
-    async def _settle(self, envelopes: list[Envelope]) -> None:
-        """Hand `envelopes` to the consumer until it settles them.
+    def _fill(self, batch: list[_Item]) -> None:
+        while len(batch) < self.state.batch_max and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+
+    def _more(self, batch: list[_Item]) -> list[Envelope]:
+        """The events queued behind `batch` since it was handed over, now part of it.
+
+        The consumer asks once its transaction can start: on SQLite that is after
+        waiting for the write lock behind other writers (producers, the relay), and
+        the events that arrived meanwhile would otherwise wait for a transaction of
+        their own. Under load that wait is what makes batches, at no added latency.
+        """
+        taken = len(batch)
+        self._fill(batch)
+        return [envelope for envelope, _ in batch[taken:]]
+
+    async def _settle(self, batch: list[_Item]) -> None:
+        """Hand the batch to the consumer until it settles it (with what joined it).
 
         The lane does not move on while it cannot: a later event of the same key must
         not be handled before these (the relay would send them again later).
         """
         failures = 0
         while True:
+            envelopes = [envelope for envelope, _ in batch]
             try:
-                await self.state.consumer.handle_batch(envelopes)
+                await self.state.consumer.handle_batch(envelopes, lambda: self._more(batch))
                 return
             except (asyncio.CancelledError, BatchCutShort):
                 raise

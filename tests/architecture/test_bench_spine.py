@@ -47,9 +47,11 @@ class _Dispatcher:
     def __init__(self) -> None:
         self.handled: list[int] = []
 
-    async def handle_batch(self, envelopes: Any) -> None:
+    async def handle_batch(self, envelopes: Any, more: Any = None) -> None:
         await asyncio.sleep(0)
         self.handled.extend(envelopes)
+        if more is not None:
+            self.handled.extend(more())
 
 
 async def test_the_batch_log_counts_each_batch_after_it_returned() -> None:

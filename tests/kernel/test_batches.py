@@ -8,6 +8,7 @@ batch; the batch-size histogram shows that they did.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from cloudtaskhub.module import Module
 from cloudtaskhub.runtime import ModuleRuntime, Runtime
 from cloudtaskhub.testing import test_settings as settings_for_tests
 from tests.kernel.spine import Handled, consumer_module, publisher_module, record_pings, rows_handled
-from tests.support.kafka import ping
+from tests.support.kafka import ping, wait_for
 
 StartRuntime = Callable[..., Any]
 
@@ -303,3 +304,38 @@ async def test_a_stopping_process_makes_no_more_attempts_at_an_event_that_keeps_
     restarted = await start_runtime(modules)
     await asyncio.wait_for(restarted.drain(), timeout=60)
     assert handled.seqs_by_key() == {"k": [1]}
+
+
+async def test_events_that_queue_while_a_batch_waits_for_the_write_lock_join_it(
+    start_runtime: StartRuntime, database_url: str
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has no process-wide write lock to wait for")
+    handled = Handled()
+    name, source = "batchjoin", "bpubseven"
+    runtime = await start_runtime([publisher_module(source), consumer_module(name, source, handled)])
+    consumer = runtime.module(name)
+    dispatcher = consumer.dispatcher
+    assert dispatcher is not None
+    queued: list[Envelope] = []
+    #: How many events had queued when the batch asked for more.
+    asked: list[int] = []
+
+    def more() -> list[Envelope]:
+        asked.append(len(queued))
+        return list(queued)
+
+    async with consumer.uow.transaction() as tx:
+        await tx.session.connection()  # this process's write lock on the consumer's database
+        # In a context of its own, as the bus runs it (not inside this transaction).
+        first = ping(source, "k", 1)
+        batch = asyncio.create_task(dispatcher.handle_batch([first], more), context=contextvars.Context())
+        # The batch has its connection and waits for the lock behind this transaction.
+        pool = consumer.engine.sync_engine.pool
+        await wait_for(lambda: pool.checkedout() >= 2, what="the batch's checkout")
+        queued += [ping(source, "k", 2), ping(source, "j", 1), ping(source, "k", 3)]
+    await asyncio.wait_for(batch, timeout=30)
+
+    assert asked == [3]  # asked once, after it had the lock (all three had queued), not before
+    assert handled.seqs_by_key() == {"k": [1, 2, 3], "j": [1]}
+    assert await rows_handled(consumer) == 4

@@ -95,7 +95,10 @@ class RecordingConsumer:
         self.received.append(envelope)
         self.finished += 1
 
-    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+    async def handle_batch(
+        self, envelopes: Sequence[Envelope], more: Callable[[], Sequence[Envelope]] | None = None
+    ) -> None:
+        envelopes = [*envelopes, *(more() if more is not None else ())]
         self.batches.append(len(envelopes))
         for index, envelope in enumerate(envelopes):
             if self.winding_down:
