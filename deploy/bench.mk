@@ -1,6 +1,6 @@
 # `make bench`: benchmarks in bench/ — every figure a ratio against a baseline run in
 # the same invocation, written to bench/results/latest.json (see bench/README.md).
-# Quick mode stays under 3 minutes; `make bench BENCH_MODE=full` runs longer.
+# Quick mode takes 3-4 minutes; `make bench BENCH_MODE=full` runs longer.
 
 BENCH_MODE  ?= quick
 BENCH_STAMP := $(VENV)/.installed-bench
