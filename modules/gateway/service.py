@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import Select, bindparam, delete, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloudtaskhub.clock import Clock
 from cloudtaskhub.db import UnitOfWork, dialect_insert
+from cloudtaskhub.db.rows import plain
 from cloudtaskhub.db.statements import insert_ignoring, upsert_setting
 from cloudtaskhub.events.heartbeat import Heartbeat
 from cloudtaskhub.runtime import ModuleRuntime
@@ -108,10 +110,14 @@ DEFAULT_PLAN = "free"
 DONE = "done"
 
 
-@dataclass(frozen=True)
-class ProjectRef:
+class ProjectRef(msgspec.Struct, frozen=True, array_like=True):
+    """A row of `_dashboard_statement`'s (project_id, name), converted by msgspec in C."""
+
     id: UUID
     name: str
+
+
+_PROJECT_REFS = list[ProjectRef]
 
 
 @dataclass(frozen=True)
@@ -236,11 +242,12 @@ class DashboardService:
     async def dashboard(self, user_id: UUID) -> Dashboard:
         """The caller's composed view: their projects, open tasks assigned to them,
         unread notifications and plan."""
-        rows = await self._uow.rows(_dashboard_statement(), {"user_id": user_id})
+        rows = await self._uow.rows(_dashboard_statement(self._uow.dialect), {"user_id": user_id})
         # (open_tasks, unread, plan, project_id, name): see `_dashboard_statement`
         open_tasks, unread, plan = rows[0][:3]
         return Dashboard(
-            projects=[ProjectRef(id=row[3], name=row[4]) for row in rows if row[3] is not None],
+            # The ids as the driver returned them, made UUIDs by msgspec, not per value in Python.
+            projects=msgspec.convert([row[3:] for row in rows if row[3] is not None], _PROJECT_REFS),
             open_tasks_assigned=int(open_tasks or 0),
             unread_notifications=int(unread or 0),
             plan=plan if plan is not None else DEFAULT_PLAN,
@@ -248,9 +255,10 @@ class DashboardService:
 
 
 @functools.cache
-def _dashboard_statement() -> Select[Any]:
-    """One statement, built once: a row per project of the user (one row with no project
-    when there is none), the three figures riding along as uncorrelated scalar subqueries."""
+def _dashboard_statement(dialect: str) -> Select[Any]:
+    """One statement, built once per dialect: a row per project of the user (one row with no
+    project when there is none), the three figures riding along as uncorrelated scalar
+    subqueries. The project id comes back unprocessed (`plain`)."""
     user_id = bindparam("user_id", type_=MembershipModel.user_id.type)
     open_tasks = select(func.count()).where(
         TaskModel.assignee_id == user_id, TaskModel.status != DONE, TaskModel.deleted.is_(False)
@@ -270,8 +278,9 @@ def _dashboard_statement() -> Select[Any]:
         .where(MembershipModel.user_id == user_id, ProjectModel.deleted.is_(False))
         .subquery("projects")
     )
+    project_id = plain(projects.c.project_id, dialect)
     return (
-        select(head.c.open_tasks, head.c.unread, head.c.plan, projects.c.project_id, projects.c.name)
+        select(head.c.open_tasks, head.c.unread, head.c.plan, project_id, projects.c.name)
         .select_from(head.outerjoin(projects, true()))
         .order_by(projects.c.name, projects.c.project_id)
     )
