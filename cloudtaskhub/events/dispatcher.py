@@ -159,16 +159,18 @@ class Dispatcher:
         # Events that take no part in the batch transaction: settled after it, as before.
         items, apart = self._sort_out(envelopes)
         size = len(envelopes)
+        extend: Callable[[list[_Item]], None] | None = None
+        if more is not None:
+            ask = more
 
-        def join(batch: list[_Item]) -> None:
-            nonlocal size
-            arrived = more() if more is not None else ()
-            size += len(arrived)
-            joining, aside = self._sort_out(arrived)
-            batch.extend(joining)
-            apart.extend(aside)
+            def extend(batch: list[_Item]) -> None:
+                nonlocal size
+                arrived = ask()
+                size += len(arrived)
+                joining, aside = self._sort_out(arrived)
+                batch.extend(joining)
+                apart.extend(aside)
 
-        extend = join if more is not None else None
         try:
             await self._settle_batch(items, apart, extend)
         finally:
