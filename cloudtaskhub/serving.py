@@ -51,7 +51,6 @@ def serve(
     port: int,
     workers: int = 1,
     trusted_proxies: tuple[str, ...] = (),
-    log_level: str = "warning",
 ) -> None:
     """Serve the ASGI factory `app` ("module:function") until told to stop."""
     options: dict[str, object] = {
@@ -68,7 +67,7 @@ def serve(
         "loop": "uvloop",
         "http": "httptools",
         "timeout_graceful_shutdown": 20,
-        "log_level": log_level,
+        "log_level": "warning",
     }
     if workers > 1:
         uvicorn.run(app, **options)  # type: ignore[arg-type]
