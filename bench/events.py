@@ -946,22 +946,34 @@ def kafka_settings(bootstrap: str) -> dict[str, Any]:
 
 
 async def run_kafka(
-    data_dir: Path, log_dir: Path, seconds: float, burst_count: int, drain: int = 0
+    data_dir: Path,
+    log_dir: Path,
+    seconds: float,
+    burst_count: int,
+    drain: int = 0,
+    databases: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
+    """The Kafka bus against raw aiokafka, on one broker, once per outbox/inbox database:
+    `databases` maps a figure name (`kafka_sqlite`, `kafka_postgres`) to its URL, or to
+    None for a file of its own in `data_dir`. The raw baselines do not touch a database,
+    so they run once and stand beside every database's figures."""
     from entrypoints.split import start_broker
 
+    databases = databases or {"kafka_sqlite": None}
     broker, bootstrap = start_broker(log_dir)
     pin_all_threads(broker.pid, LOAD_CPUS)
+    figures: dict[str, Any] = {}
     try:
         base = await raw_kafka(bootstrap, seconds, burst_count)
-        database = f"sqlite+aiosqlite:///{data_dir / 'kafka-bench.db'}"
-        bus = await kernel_path(database, data_dir, seconds, burst_count, **kafka_settings(bootstrap))
-        figures = _figures("kafka_sqlite", bus, base, RAW, GOALS_MS["kafka"], GOALS_RATIO["kafka"])
-        if drain:
-            base_drain = await raw_kafka_drain(bootstrap, drain)
-            database = f"sqlite+aiosqlite:///{data_dir / 'kafka-drain.db'}"
-            bus_drain = await kernel_drain(database, data_dir, drain, **kafka_settings(bootstrap))
-            figures |= _drain_figure("kafka_sqlite", bus_drain, base_drain, RAW_DRAIN, GOALS_RATIO["kafka"])
+        base_drain = await raw_kafka_drain(bootstrap, drain) if drain else None
+        for name, url in databases.items():
+            database = url or f"sqlite+aiosqlite:///{data_dir / f'{name}-bench.db'}"
+            bus = await kernel_path(database, data_dir, seconds, burst_count, **kafka_settings(bootstrap))
+            figures |= _figures(name, bus, base, RAW, GOALS_MS["kafka"], GOALS_RATIO["kafka"])
+            if base_drain is not None:
+                database = url or f"sqlite+aiosqlite:///{data_dir / f'{name}-drain.db'}"
+                bus_drain = await kernel_drain(database, data_dir, drain, **kafka_settings(bootstrap))
+                figures |= _drain_figure(name, bus_drain, base_drain, RAW_DRAIN, GOALS_RATIO["kafka"])
     finally:
         broker.stop()
     return figures
@@ -985,7 +997,7 @@ async def postgres_url(url: str) -> str | None:
     return url
 
 
-BUSES = ("memory_sqlite", "memory_postgres", "kafka_sqlite")
+BUSES = ("memory_sqlite", "memory_postgres", "kafka_sqlite", "kafka_postgres")
 _FIGURES = {"latency_p99": "ms", "throughput": "events/s", "spine_drain": "events/s"}
 
 
@@ -1022,10 +1034,20 @@ async def run(
             figures |= _not_measured("memory_postgres", f"PostgreSQL not reachable at {pg_url}", drain)
         else:
             figures |= await run_memory("memory_postgres", url, workdir, seconds, burst_count, drain)
+    kafka: dict[str, str | None] = {}
     if "kafka_sqlite" in buses:
+        kafka["kafka_sqlite"] = None
+    if "kafka_postgres" in buses:
+        url = await postgres_url(pg_url)
+        if url is None:
+            figures |= _not_measured("kafka_postgres", f"PostgreSQL not reachable at {pg_url}", drain)
+        else:
+            kafka["kafka_postgres"] = url
+    if kafka:
         try:
-            figures |= await run_kafka(workdir, log_dir, seconds, burst_count, drain)
+            figures |= await run_kafka(workdir, log_dir, seconds, burst_count, drain, kafka)
         except Exception as error:
             reason = f"Kafka bench failed: {type(error).__name__}: {error}"[:300]
-            figures |= _not_measured("kafka_sqlite", reason, drain)
+            for name in kafka:
+                figures |= _not_measured(name, reason, drain)
     return figures

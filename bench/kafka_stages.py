@@ -1,9 +1,10 @@
 """`python -m bench.kafka_stages [--out FILE]`: where an event's time goes on the Kafka bus.
 
-Runs `bench.events.kernel_path` on the Kafka bus (Tansu, SQLite) with timestamps at
-each stage of every event — committed (`sent_at`, in the event) → the relay starts
-publishing it → the broker acknowledged it → the consumer fetched it → its batch
-starts → its batch's transaction committed — and the durations of the relay's pumps
+Runs `bench.events.kernel_path` on the Kafka bus (Tansu; the outbox and inbox on SQLite,
+or on PostgreSQL with `--pg-url URL`) with timestamps at each stage of every event —
+committed (`sent_at`, in the event) → the relay starts publishing it → the broker
+acknowledged it → the consumer fetched it → its batch starts → its batch's
+transaction committed — and the durations of the relay's pumps
 and marks, the publishes, the consumer batches and the offset commits. The kernel is
 patched in this process only (wrappers that take a timestamp, nothing else).
 
@@ -147,7 +148,7 @@ def instrument(stamps: Stamps) -> None:
     patch(Dispatcher, "handle_batch", stamped_batch)
 
 
-async def run(seconds: float, burst: int) -> dict[str, Any]:
+async def run(seconds: float, burst: int, pg_url: str | None = None) -> dict[str, Any]:
     from entrypoints.split import start_broker
 
     stamps = Stamps()
@@ -158,7 +159,10 @@ async def run(seconds: float, burst: int) -> dict[str, Any]:
         pin_all_threads(broker.pid, LOAD_CPUS)
         try:
             kafka = events.kafka_settings(bootstrap)
-            database = f"sqlite+aiosqlite:///{workdir / 'kafka-stages.db'}"
+            database = await events.postgres_url(pg_url) if pg_url else None
+            if pg_url and database is None:
+                raise SystemExit(f"PostgreSQL not reachable at {pg_url}")
+            database = database or f"sqlite+aiosqlite:///{workdir / 'kafka-stages.db'}"
             latency, throughput = await events.kernel_path(database, workdir, seconds, burst, **kafka)
         finally:
             broker.stop()
@@ -174,6 +178,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kafka-stages-latest.json")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--pg-url", default=None, help="the outbox and inbox on PostgreSQL (default: SQLite)")
     arguments = parser.parse_args()
     pin_server_side()
     meta = {
@@ -182,7 +187,7 @@ def main() -> int:
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "loadavg_at_start": loadavg(),
     }
-    results = asyncio.run(run(arguments.seconds, arguments.burst))
+    results = asyncio.run(run(arguments.seconds, arguments.burst, arguments.pg_url))
     meta["loadavg_at_end"] = loadavg()
     text = json.dumps({"meta": meta, **results}, indent=2)
     arguments.out.write_text(text + "\n")

@@ -33,6 +33,12 @@ LABELS = {
     "raw aiokafka producing from memory",
     "events.kafka_sqlite.spine_drain": "Kafka bus (Tansu), spine drain (rows already in the outbox): "
     "events/s vs raw aiokafka produce+consume",
+    "events.kafka_postgres.latency_p99": "Kafka bus (Tansu), PostgreSQL outbox/inbox: commit→handler p99 "
+    "@500/s, ms",
+    "events.kafka_postgres.throughput": "Kafka bus (Tansu), fed by 8 PostgreSQL producers' commits: "
+    "events/s vs raw aiokafka producing from memory",
+    "events.kafka_postgres.spine_drain": "Kafka bus (Tansu), PostgreSQL, spine drain (rows already in the "
+    "outbox): events/s vs raw aiokafka produce+consume",
     "events.keeping_up.all_in_one_sqlite": "Keeping up: last create request → every backlog 0 (SQLite), s",
     "split.mixed.latency_p99": "Mixed scenario p99: split via Traefik vs all-in-one, ms",
     "split.mixed.throughput": "Mixed scenario: split via Traefik vs all-in-one, req/s",
