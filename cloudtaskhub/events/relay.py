@@ -161,6 +161,18 @@ class Relay:
             query = query.where(~outbox.c.seq.between(*self._deferred))
         return query
 
+    def _claim(self, query: Any) -> Any:
+        """`query` on PostgreSQL: only once this relay holds the module's lead.
+
+        The lock is an uncorrelated subquery, so PostgreSQL takes it once, before the
+        scan, and finds no row without it. The statement's snapshot predates the lock:
+        a row another replica marked in between is seen as pending, but `FOR UPDATE`
+        reads the row again at its committed version and drops it, as a claim made
+        after the lock would not have seen it.
+        """
+        lead = select(func.pg_try_advisory_xact_lock(_LOCK_NAMESPACE, self._lock_key)).scalar_subquery()
+        return query.where(lead).with_for_update(skip_locked=True)
+
     def _resume_deferred(self) -> None:
         """Consumers with room again take this publisher's events from the oldest pending row."""
         ready = [name for name, deferral in self._deferrals.items() if deferral.room.done()]
@@ -175,13 +187,12 @@ class Relay:
         query = self._pending_query()
         if self._module.engine.dialect.name == "postgresql":
             async with self._module.uow.sessionmaker() as session, session.begin():
-                # One publisher per module: held until this batch is handed over and
-                # marked (released by the commit or rollback).
-                lead = select(func.pg_try_advisory_xact_lock(_LOCK_NAMESPACE, self._lock_key))
-                if not await session.scalar(lead):
-                    return False
-                # Row locks too: `outbox claim` tools and older replicas skip these rows.
-                rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+                # One publisher per module: the advisory lock, held until this batch is
+                # handed over and marked (released by the commit or rollback), is taken by
+                # the claim itself (no rows without it: another replica leads, and this one
+                # stands by), one round trip instead of two. Row locks too: `outbox claim`
+                # tools and older replicas skip these rows.
+                rows = (await session.execute(self._claim(query))).all()
                 if not rows:
                     return False
                 done, deferred = await self._hand_over(rows)
