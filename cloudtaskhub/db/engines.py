@@ -23,7 +23,7 @@ from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.util import await_only
 
 from cloudtaskhub.db.loop_reader import LoopReader, loop_reader_for
-from cloudtaskhub.db.one_hop import OneHopAiosqlite
+from cloudtaskhub.db.one_hop import OneHopAiosqlite, OneHopConnection
 from cloudtaskhub.db.pg_reader import PgReader, pg_reader_for
 
 __all__ = ["READ_ONLY", "Databases", "DialectInsert", "dialect_insert", "is_postgres", "is_sqlite"]
@@ -101,7 +101,7 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
         # never wait for the write lock, so queries do not queue behind writers (or
         # each other) on the busy timeout.
         if connection.get_execution_options().get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN")
+            _begin(connection, "BEGIN")
             return
         if not connection.info.get(_HOLDS_WRITE_LOCK):
             try:
@@ -109,7 +109,7 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
             except TimeoutError:
                 raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked")) from None
             connection.info[_HOLDS_WRITE_LOCK] = True
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        _begin(connection, "BEGIN IMMEDIATE")
 
     @event.listens_for(sync_engine.pool, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -117,6 +117,16 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
         # pool's reset rollback) has run, so the next writer's BEGIN IMMEDIATE succeeds.
         if record is not None and record.info.pop(_HOLDS_WRITE_LOCK, False):
             write_lock.release()
+
+
+def _begin(connection: Any, begin: str) -> None:
+    """`begin` with the transaction's first statement on a one-hop connection (one worker
+    thread call saved: `cloudtaskhub.db.one_hop`), else now."""
+    adapted = connection.connection.dbapi_connection
+    if isinstance(adapted, OneHopConnection):
+        adapted.begin_with_next(begin)
+    else:
+        connection.exec_driver_sql(begin)
 
 
 #: A pooled PostgreSQL connection idle longer than this is pinged before it is used.

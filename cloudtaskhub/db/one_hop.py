@@ -18,8 +18,27 @@ adapter does for a non-server-side cursor anyway (it fetches every row at once).
 Nothing else changes: the same `sqlite3` connection and thread per pooled
 connection, the same statements in the same order, the same exceptions (raised on
 the worker thread, re-raised on the loop and translated by SQLAlchemy as before),
-the same transaction handling (`BEGIN IMMEDIATE` by our `begin` listener, commit and
-rollback as one call each).
+commit and rollback as one call each.
+
+**A transaction's BEGIN goes with its first statement.** Our `begin` listener
+(`cloudtaskhub.db.engines`) does not run `BEGIN IMMEDIATE` (or a read-only `BEGIN`)
+as a call of its own: it hands it to the connection (`begin_with_next`), and the
+next statement's call runs it first, on the worker thread, then the statement. A
+write transaction of one INSERT was three calls (BEGIN, INSERT, COMMIT), each a wait
+for the busy loop to come back while the process's write lock was held; it is two.
+The BEGIN still precedes every statement of its transaction, and fails the same way
+(it is raised by that first statement's call, which SQLAlchemy then rolls back). A
+transaction that ran no statement has nothing to commit or roll back: its BEGIN is
+dropped and the call saved.
+
+**No call to end what is not open.** Each statement's call also reports whether a
+transaction is open on the connection afterwards (`sqlite3.Connection.in_transaction`,
+read on the worker thread), and so do commit and rollback by returning. The pool rolls
+back every connection it takes back, after a commit too: that rollback found nothing
+to do, yet it was a call of its own while the process's write lock was still held (the
+lock is released at check-in). It is now skipped when nothing is open. A statement
+that failed leaves the state unknown, and the rollback is made. A write transaction of
+one INSERT went from four calls (BEGIN, INSERT, COMMIT, the pool's ROLLBACK) to two.
 """
 
 from __future__ import annotations
@@ -35,28 +54,33 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 
-__all__ = ["OneHopAiosqlite"]
+__all__ = ["OneHopAiosqlite", "OneHopConnection"]
 
-_Outcome = tuple[Any, int, int | None, list[Any] | None]
+#: description, rowcount, lastrowid, rows, and whether a transaction is open after it
+_Outcome = tuple[Any, int, int | None, list[Any] | None, bool]
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    """One statement, start to end, on the connection's worker thread."""
+def _run(connection: sqlite3.Connection, operation: str, parameters: Any, begin: str | None) -> _Outcome:
+    """One statement, start to end, on the connection's worker thread (after `begin`)."""
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         cursor.execute(operation, () if parameters is None else parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else None
-        return description, cursor.rowcount, cursor.lastrowid, rows
+        return description, cursor.rowcount, cursor.lastrowid, rows, connection.in_transaction
     finally:
         cursor.close()
 
 
-def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any, begin: str | None) -> _Outcome:
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         cursor.executemany(operation, parameters)
-        return cursor.description, cursor.rowcount, cursor.lastrowid, None
+        return cursor.description, cursor.rowcount, cursor.lastrowid, None, connection.in_transaction
     finally:
         cursor.close()
 
@@ -64,11 +88,12 @@ def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any) -
 class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A SQLAlchemy adapter cursor whose statement is one call on the worker thread."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    __slots__ = ("_description", "_lastrowid", "_one_hop", "_rowcount")
 
     def __init__(self, adapt_connection: Any) -> None:
         # No aiosqlite cursor of its own (the base class opens one: a round trip).
         self._adapt_connection = adapt_connection
+        self._one_hop: OneHopConnection = adapt_connection
         self._connection = adapt_connection._connection
         self._cursor = None  # type: ignore[assignment]
         self._soft_closed_memoized = {}  # type: ignore[assignment]
@@ -104,22 +129,26 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await self._connection._execute(
-                _run, self._connection._conn, operation, parameters
-            )
-        self._description, self._rowcount, self._lastrowid, rows = outcome
-        self._rows = collections.deque(rows or ())
+        await self._call(_run, operation, parameters)
         return self
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await self._connection._execute(
-                _run_many, self._connection._conn, operation, seq_of_parameters
-            )
-        self._description, self._rowcount, self._lastrowid, _ = outcome
-        self._rows = collections.deque()
+        await self._call(_run_many, operation, seq_of_parameters)
         return self
+
+    async def _call(self, run: Any, operation: Any, parameters: Any) -> None:
+        one_hop = self._one_hop
+        async with one_hop._execute_mutex:
+            begin = one_hop.take_begin()
+            try:
+                outcome: _Outcome = await self._connection._execute(
+                    run, self._connection._conn, operation, parameters, begin
+                )
+            except BaseException:
+                one_hop.in_transaction = True  # not known: a rollback will tell
+                raise
+        self._description, self._rowcount, self._lastrowid, rows, one_hop.in_transaction = outcome
+        self._rows = collections.deque(rows or ())
 
     def nextset(self) -> None:
         return None
@@ -128,9 +157,40 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         return None
 
 
-class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    """An adapter connection that knows whether a transaction is open on its `sqlite3`
+    connection (each statement's call reports it), and so skips the calls that
+    would find nothing to do."""
+
+    __slots__ = ("_begin", "in_transaction")
     _cursor_cls = _OneHopCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None
+        #: True until a statement's call or a commit or rollback says otherwise.
+        self.in_transaction = True
+
+    def begin_with_next(self, begin: str) -> None:
+        """Run `begin` (a BEGIN statement) in the next statement's call, just before it."""
+        self._begin = begin
+
+    def take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
+
+    def commit(self) -> None:
+        self._end(super().commit)
+
+    def rollback(self) -> None:
+        # The pool rolls back every connection it takes back, after a commit too.
+        self._end(super().rollback)
+
+    def _end(self, end: Any) -> None:
+        begun = self.take_begin() is None  # a BEGIN still waiting: no statement ran
+        if begun and self.in_transaction:
+            end()  # if it fails, the state stays unknown (True)
+        self.in_transaction = False
 
 
 class OneHopAiosqlite(AsyncAdapt_aiosqlite_dbapi):
@@ -139,6 +199,6 @@ class OneHopAiosqlite(AsyncAdapt_aiosqlite_dbapi):
     def __init__(self) -> None:
         super().__init__(aiosqlite, sqlite3)
 
-    def connect(self, *arg: Any, **kw: Any) -> _OneHopConnection:
+    def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         adapted = super().connect(*arg, **kw)
-        return _OneHopConnection(self, adapted._connection)
+        return OneHopConnection(self, adapted._connection)

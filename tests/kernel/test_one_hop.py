@@ -3,6 +3,7 @@ the results SQLAlchemy's own adapter gives, in one worker-thread call per statem
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -64,3 +65,52 @@ async def test_a_statement_is_one_call_on_the_worker_thread(
         assert len(calls) == 1
         await connection.execute(text("INSERT INTO t (v) VALUES ('x') RETURNING id"))
         assert len(calls) == 2
+
+
+async def test_a_write_transaction_sends_its_begin_with_its_first_statement(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # connected and warmed up
+        await connection.commit()
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (v) VALUES ('x')"))
+        assert len(calls) == 1  # BEGIN IMMEDIATE and the INSERT, in one call
+        # The write lock is this transaction's from its first statement on.
+        other = sqlite3.connect(tmp_path / "one-hop.db", timeout=0, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    assert calls == ["_run", "commit"]  # and the COMMIT; the pool's rollback finds nothing open
+
+    calls.clear()
+    async with engine.begin():
+        pass  # a transaction that ran nothing has nothing to commit
+    assert calls == []
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["x"]
+
+
+async def test_a_transaction_that_fails_leaves_nothing_and_the_next_one_begins_cleanly(
+    engine: AsyncEngine,
+) -> None:
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('y')"))
+            await connection.execute(text("INSERT INTO t (v) VALUES ('y')"))
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:  # fails on its first statement, with its BEGIN
+            await connection.execute(text("INSERT INTO t (id, v) VALUES (NULL, NULL), (1, 'z'), (1, 'w')"))
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (v) VALUES ('y')"))
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["y"]
