@@ -159,7 +159,7 @@ def main() -> int:
         finally:
             aio.stop()
 
-        stage("event bus: in-process (SQLite, PostgreSQL), Kafka")
+        stage("event bus: in-process (SQLite, PostgreSQL), Kafka (SQLite, PostgreSQL)")
         figures |= asyncio.run(
             events.run(
                 workdir / "events",
