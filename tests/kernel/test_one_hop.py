@@ -47,9 +47,8 @@ async def test_statements_give_rows_counts_and_errors_as_before(engine: AsyncEng
         assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 5
 
 
-async def test_a_statement_is_one_call_on_the_worker_thread(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _count_worker_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of every call made on an aiosqlite worker thread."""
     calls: list[str] = []
     original = aiosqlite.Connection._execute
 
@@ -57,9 +56,16 @@ async def test_a_statement_is_one_call_on_the_worker_thread(
         calls.append(getattr(fn, "__name__", repr(fn)))
         return await original(self, fn, *args, **kwargs)
 
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return calls
+
+
+async def test_a_statement_is_one_call_on_the_worker_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))  # connected and warmed up
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        calls = _count_worker_calls(monkeypatch)
         rows = (await connection.execute(text("SELECT id FROM t"))).all()
         assert rows == []
         assert len(calls) == 1
@@ -70,17 +76,10 @@ async def test_a_statement_is_one_call_on_the_worker_thread(
 async def test_a_write_transaction_sends_its_begin_with_its_first_statement(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[str] = []
-    original = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(getattr(fn, "__name__", repr(fn)))
-        return await original(self, fn, *args, **kwargs)
-
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))  # connected and warmed up
         await connection.commit()
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    calls = _count_worker_calls(monkeypatch)
 
     async with engine.begin() as connection:
         await connection.execute(text("INSERT INTO t (v) VALUES ('x')"))
