@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -88,12 +88,11 @@ def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any, b
 class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A SQLAlchemy adapter cursor whose statement is one call on the worker thread."""
 
-    __slots__ = ("_description", "_lastrowid", "_one_hop", "_rowcount")
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
 
     def __init__(self, adapt_connection: Any) -> None:
         # No aiosqlite cursor of its own (the base class opens one: a round trip).
         self._adapt_connection = adapt_connection
-        self._one_hop: OneHopConnection = adapt_connection
         self._connection = adapt_connection._connection
         self._cursor = None  # type: ignore[assignment]
         self._soft_closed_memoized = {}  # type: ignore[assignment]
@@ -137,7 +136,7 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         return self
 
     async def _call(self, run: Any, operation: Any, parameters: Any) -> None:
-        one_hop = self._one_hop
+        one_hop = cast(OneHopConnection, self._adapt_connection)
         async with one_hop._execute_mutex:
             begin = one_hop.take_begin()
             try:
