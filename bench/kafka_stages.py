@@ -159,10 +159,12 @@ async def run(seconds: float, burst: int, pg_url: str | None = None) -> dict[str
         pin_all_threads(broker.pid, LOAD_CPUS)
         try:
             kafka = events.kafka_settings(bootstrap)
-            database = await events.postgres_url(pg_url) if pg_url else None
-            if pg_url and database is None:
-                raise SystemExit(f"PostgreSQL not reachable at {pg_url}")
-            database = database or f"sqlite+aiosqlite:///{workdir / 'kafka-stages.db'}"
+            if pg_url:
+                database = await events.postgres_url(pg_url)
+                if database is None:
+                    raise SystemExit(f"PostgreSQL not reachable at {pg_url}")
+            else:
+                database = f"sqlite+aiosqlite:///{workdir / 'kafka-stages.db'}"
             latency, throughput = await events.kernel_path(database, workdir, seconds, burst, **kafka)
         finally:
             broker.stop()
