@@ -23,13 +23,24 @@ from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.util import await_only
 
 from cloudtaskhub.db.loop_reader import LoopReader, loop_reader_for
-from cloudtaskhub.db.one_hop import OneHopAiosqlite, OneHopConnection
+from cloudtaskhub.db.one_hop import BUSY_TIMEOUT_MS, OneHopAiosqlite, OneHopConnection
 from cloudtaskhub.db.pg_reader import PgReader, pg_reader_for
 
-__all__ = ["READ_ONLY", "Databases", "DialectInsert", "dialect_insert", "is_postgres", "is_sqlite"]
+__all__ = [
+    "OFF_THE_LOOP",
+    "READ_ONLY",
+    "Databases",
+    "DialectInsert",
+    "dialect_insert",
+    "is_postgres",
+    "is_sqlite",
+]
 
 #: Connection execution option marking a transaction that only reads.
 READ_ONLY = "cloudtaskhub_read_only"
+#: Connection execution option marking a write transaction that may run long (a purge, a
+#: replay): on SQLite its statements run on the worker thread, not the loop (`one_hop`).
+OFF_THE_LOOP = "cloudtaskhub_off_the_loop"
 #: As long as the busy timeout: a writer waiting longer fails as SQLite would.
 WRITE_LOCK_TIMEOUT_SECONDS = 30.0
 _HOLDS_WRITE_LOCK = "cloudtaskhub_holds_write_lock"
@@ -90,7 +101,7 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA cache_size=-{cache_kib}")  # negative: KiB, not pages
         cursor.close()
@@ -109,7 +120,8 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
             except TimeoutError:
                 raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked")) from None
             connection.info[_HOLDS_WRITE_LOCK] = True
-        _begin(connection, "BEGIN IMMEDIATE")
+        long = connection.get_execution_options().get(OFF_THE_LOOP, False)
+        _begin(connection, "BEGIN IMMEDIATE", on_loop=not long)
 
     @event.listens_for(sync_engine.pool, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -119,12 +131,13 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
             write_lock.release()
 
 
-def _begin(connection: Any, begin: str) -> None:
+def _begin(connection: Any, begin: str, *, on_loop: bool = False) -> None:
     """`begin` with the transaction's first statement on a one-hop connection (one worker
-    thread call saved: `cloudtaskhub.db.one_hop`), else now."""
+    thread call saved: `cloudtaskhub.db.one_hop`), else now. `on_loop`: a write
+    transaction, whose statements run on the event loop (see `one_hop`)."""
     adapted = connection.connection.dbapi_connection
     if isinstance(adapted, OneHopConnection):
-        adapted.begin_with_next(begin)
+        adapted.begin_with_next(begin, on_loop=on_loop)
     else:
         connection.exec_driver_sql(begin)
 
@@ -227,7 +240,9 @@ class Databases:
                 # that, and evicting and preparing them again kept the heap growing (the
                 # soak's second-half slope 0.99-2.09 MB/min with 128, 0.54 with 512 and
                 # ~2,230 statements held in all).
-                connect_args={"cached_statements": 512},
+                # check_same_thread: a write transaction runs on the loop thread, on the
+                # connection aiosqlite opened on its worker thread (`one_hop`).
+                connect_args={"cached_statements": 512, "check_same_thread": False},
                 **driver,
             )
             _configure_sqlite(engine, self._sqlite_cache_kib)

@@ -21,7 +21,7 @@ from sqlalchemy.sql import Executable, Select
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.context import correlation_id
-from cloudtaskhub.db.engines import READ_ONLY
+from cloudtaskhub.db.engines import OFF_THE_LOOP, READ_ONLY
 from cloudtaskhub.db.loop_reader import LoopReader, NotOnTheLoop
 from cloudtaskhub.db.pg_reader import PgReader
 from cloudtaskhub.db.statements import insert_into
@@ -79,12 +79,17 @@ class UnitOfWork:
         self._active: ContextVar[Transaction | None] = ContextVar(f"uow_{module}", default=None)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, long: bool = False) -> AsyncIterator[Transaction]:
+        """The active transaction, or a new one. `long`: one that may run long (a replay
+        of a whole log): on SQLite its statements run off the event loop
+        (`cloudtaskhub.db.one_hop`)."""
         active = self._active.get()
         if active is not None:
             yield active
             return
         async with self.sessionmaker() as session, session.begin():
+            if long:
+                await session.connection(execution_options={OFF_THE_LOOP: True})
             tx = Transaction(session, self)
             token = self._active.set(tx)
             try:

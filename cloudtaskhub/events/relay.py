@@ -42,6 +42,7 @@ import msgspec
 from opentelemetry import propagate, trace
 from sqlalchemy import Update, bindparam, delete, func, select, update
 
+from cloudtaskhub.db.engines import OFF_THE_LOOP
 from cloudtaskhub.db.shapes import padded
 from cloudtaskhub.events.bus import Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
@@ -364,6 +365,8 @@ class Relay:
         outbox = self._module.tables.outbox
         cutoff = self._module.clock.now() - self._retention
         async with self._module.uow.sessionmaker() as session, session.begin():
+            # A scan of every published row: on SQLite, not on the event loop.
+            await session.connection(execution_options={OFF_THE_LOOP: True})
             result = await session.execute(delete(outbox).where(outbox.c.published_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
 

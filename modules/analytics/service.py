@@ -135,7 +135,7 @@ class AnalyticsService:
         the rebuild wait and are applied on top of it. `progress(done, total)` is
         called after each batch. Returns the number of events replayed.
         """
-        async with self._uow.transaction() as tx:
+        async with self._uow.transaction(long=True) as tx:
             session = tx.session
             if session.get_bind().dialect.name == "postgresql":
                 await session.execute(text(f"LOCK TABLE {EventLogModel.__tablename__} IN EXCLUSIVE MODE"))

@@ -1,8 +1,10 @@
 """SQLite statements through the one-hop aiosqlite cursor (cloudtaskhub/db/one_hop.py):
-the results SQLAlchemy's own adapter gives, in one worker-thread call per statement."""
+the results SQLAlchemy's own adapter gives, in one worker-thread call per statement,
+and a write transaction's statements on the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudtaskhub.db.engines import Databases
+from cloudtaskhub.db.engines import OFF_THE_LOOP, READ_ONLY, Databases
 
 
 @pytest.fixture
@@ -60,20 +62,25 @@ def _count_worker_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-async def test_a_statement_is_one_call_on_the_worker_thread(
+async def test_a_read_is_one_call_on_the_worker_thread(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with engine.connect() as connection:
+        await connection.execution_options(**{READ_ONLY: True})
         await connection.execute(text("SELECT 1"))  # connected and warmed up
         calls = _count_worker_calls(monkeypatch)
         rows = (await connection.execute(text("SELECT id FROM t"))).all()
         assert rows == []
         assert len(calls) == 1
-        await connection.execute(text("INSERT INTO t (v) VALUES ('x') RETURNING id"))
+        await connection.execute(text("SELECT id FROM t WHERE id = 1"))
         assert len(calls) == 2
 
 
-async def test_a_write_transaction_sends_its_begin_with_its_first_statement(
+def _other_writer(tmp_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(tmp_path / "one-hop.db", timeout=0, isolation_level=None)
+
+
+async def test_a_write_transaction_runs_on_the_loop_and_holds_the_write_lock_from_its_first_statement(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with engine.connect() as connection:
@@ -83,20 +90,79 @@ async def test_a_write_transaction_sends_its_begin_with_its_first_statement(
 
     async with engine.begin() as connection:
         await connection.execute(text("INSERT INTO t (v) VALUES ('x')"))
-        assert len(calls) == 1  # BEGIN IMMEDIATE and the INSERT, in one call
-        # The write lock is this transaction's from its first statement on.
-        other = sqlite3.connect(tmp_path / "one-hop.db", timeout=0, isolation_level=None)
+        other = _other_writer(tmp_path)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
         other.close()
-    assert calls == ["_run", "commit"]  # and the COMMIT; the pool's rollback finds nothing open
+    assert calls == []  # BEGIN IMMEDIATE, the INSERT and the COMMIT ran on the loop thread
 
-    calls.clear()
     async with engine.begin():
         pass  # a transaction that ran nothing has nothing to commit
-    assert calls == []
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["x"]
+    assert calls == []
+
+
+async def test_a_write_transaction_marked_long_runs_on_the_worker_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_worker_calls(monkeypatch)
+    async with engine.connect() as connection:
+        await connection.execution_options(**{OFF_THE_LOOP: True})
+        await connection.execute(text("INSERT INTO t (v) VALUES ('x')"))
+        await connection.commit()
+    assert calls[-2:] == ["_run", "commit"]  # BEGIN with the INSERT, then the COMMIT
+
+
+async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # connected and warmed up
+        await connection.commit()
+    other = _other_writer(tmp_path)
+    other.execute("BEGIN IMMEDIATE")
+    calls = _count_worker_calls(monkeypatch)
+
+    async def write() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('waited')"))
+
+    writing = asyncio.create_task(write())
+    ticks = 0
+    for _ in range(20):  # the loop keeps running while the writer waits for the lock
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not writing.done()
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writing, timeout=10)
+    assert ticks == 20
+    assert "_run" in calls  # the transaction went to the worker thread, which waited
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["waited"]
+
+
+async def test_a_long_write_transaction_lets_the_loop_run_others(engine: AsyncEngine) -> None:
+    ticks = 0
+    finished = False
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not finished:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    async with engine.begin() as connection:
+        before = ticks
+        for number in range(3000):  # a few hundred milliseconds of statements on the loop
+            await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": str(number)})
+        during = ticks - before
+    finished = True
+    await ticker
+    assert during > 0
 
 
 async def test_a_transaction_that_fails_leaves_nothing_and_the_next_one_begins_cleanly(
