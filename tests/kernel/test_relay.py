@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import msgspec
 import pytest
 from sqlalchemy import event
@@ -154,6 +155,27 @@ async def test_published_rows_are_purged_past_their_age_under_steady_load(
     kept = await _published_once_purged(runtime, at_most=40)
 
     assert kept <= 40, f"published rows kept: {kept} of 100 (60 s of retention is 30 rows)"
+
+
+async def test_the_purge_runs_off_the_event_loop_on_sqlite(
+    pub_and_reader: tuple[Runtime, Handled], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, _ = pub_and_reader
+    publisher = runtime.module("pub")
+    if publisher.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's statements never run on the event loop")
+    on_the_worker_thread: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def recorded(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if len(args) > 1 and isinstance(args[1], str):
+            on_the_worker_thread.append(args[1])
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", recorded)
+    await publisher.relay.purge()  # a scan of every published row: not on the loop
+
+    assert any(statement.startswith("DELETE FROM pub_outbox") for statement in on_the_worker_thread)
 
 
 async def _published_once_purged(runtime: Runtime, at_most: int, timeout: float = 10.0) -> int:
