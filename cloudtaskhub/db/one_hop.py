@@ -64,6 +64,10 @@ on_loop=True)`), its statements, its COMMIT or ROLLBACK run on the loop thread:
   `UnitOfWork.transaction(long=True)`, and runs on the worker thread as before. The
   WAL checkpoint SQLite runs after a commit that filled 1,000 pages writes them back
   to the database file on the loop too.
+- **Never beside the worker thread.** A call the worker thread has not finished (one
+  whose caller was cancelled: the thread runs it to its end) still holds the `sqlite3`
+  connection; a transaction that begins meanwhile goes to the worker thread, behind it,
+  so the loop never waits on the connection's mutex.
 - Read-only transactions (`UnitOfWork.read`, `UnitOfWork.rows` when it is not on the
   loop reader) stay on the worker thread: their length is not bounded (the short hot
   reads have their own loop path with a time budget, `cloudtaskhub.db.loop_reader`).
@@ -74,7 +78,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import sqlite3
+import threading
 import time
 from typing import Any, cast
 
@@ -84,6 +90,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.util import await_
 
 __all__ = ["OneHopAiosqlite", "OneHopConnection"]
 
@@ -201,7 +208,7 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         async with one_hop._execute_mutex:
             begin = one_hop.take_begin()
             try:
-                outcome: _Outcome = await self._connection._execute(
+                outcome: _Outcome = await one_hop.on_worker(
                     run, self._connection._conn, operation, parameters, begin
                 )
             except BaseException:
@@ -225,7 +232,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     connection (each statement's call reports it), and so skips the calls that
     would find nothing to do."""
 
-    __slots__ = ("_begin", "held_since", "in_transaction", "on_loop")
+    __slots__ = ("_begin", "_worker_done", "held_since", "in_transaction", "on_loop")
     _cursor_cls = _OneHopCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
@@ -237,13 +244,30 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         self.on_loop = False
         #: When this transaction last let the loop run others (`LOOP_SLICE_SECONDS`).
         self.held_since = 0.0
+        #: Set on the worker thread when the last call queued to it has finished (calls run
+        #: in order, so every earlier one has too); None before the first.
+        self._worker_done: threading.Event | None = None
 
     def begin_with_next(self, begin: str, *, on_loop: bool = False) -> None:
         """Run `begin` (a BEGIN statement) in the next statement's call, just before it;
         with `on_loop`, that call and the rest of the transaction on the loop thread."""
         self._begin = begin
-        self.on_loop = on_loop
+        worker_idle = self._worker_done is None or self._worker_done.is_set()
+        self.on_loop = on_loop and worker_idle
         self.held_since = time.perf_counter()
+
+    async def on_worker(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` on the worker thread, noting when it has finished there."""
+        done = self._worker_done = threading.Event()
+
+        @functools.wraps(fn)
+        def run(*arguments: Any) -> Any:
+            try:
+                return fn(*arguments)
+            finally:
+                done.set()
+
+        return await self._connection._execute(run, *args)
 
     def run_on_loop(self, run: Any, operation: Any, parameters: Any) -> _Outcome:
         """One statement on the calling (loop) thread; `_Busy` (and off the loop from now
@@ -268,17 +292,26 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         return begin
 
     def commit(self) -> None:
-        self._end(self._connection._conn.commit if self.on_loop else super().commit)
+        self._end("commit")
 
     def rollback(self) -> None:
         # The pool rolls back every connection it takes back, after a commit too.
-        self._end(self._connection._conn.rollback if self.on_loop else super().rollback)
+        self._end("rollback")
 
-    def _end(self, end: Any) -> None:
+    def _end(self, end: str) -> None:
+        """The `sqlite3` connection's `end` ("commit" or "rollback") if a transaction is
+        open: on the loop thread for a transaction that ran there, else on the worker."""
         begun = self.take_begin() is None  # a BEGIN still waiting: no statement ran
-        self.on_loop = False
+        on_loop, self.on_loop = self.on_loop, False
         if begun and self.in_transaction:
-            end()  # if it fails, the state stays unknown (True)
+            # If it fails, the state stays unknown (True).
+            if on_loop:
+                getattr(self._connection._conn, end)()
+            elif self._connection._connection:  # not closed (as SQLAlchemy's adapter checks)
+                try:
+                    await_(self.on_worker(getattr(self._connection._conn, end)))
+                except Exception as error:
+                    self._handle_exception(error)
         self.in_transaction = False
 
 

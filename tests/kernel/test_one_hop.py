@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudtaskhub.db.engines import OFF_THE_LOOP, READ_ONLY, Databases
+from cloudtaskhub.db.one_hop import OneHopConnection
 
 
 @pytest.fixture
@@ -179,3 +180,42 @@ async def test_a_transaction_that_fails_leaves_nothing_and_the_next_one_begins_c
         await connection.execute(text("INSERT INTO t (v) VALUES ('y')"))
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["y"]
+
+
+async def test_a_transaction_begun_while_the_worker_thread_still_runs_a_call_waits_behind_it(
+    engine: AsyncEngine,
+) -> None:
+    """A call whose caller stopped waiting still holds the `sqlite3` connection on the worker
+    thread; a write transaction begun meanwhile must not run on the loop beside it, where
+    it would wait on the connection's mutex with the loop stopped."""
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        one_hop = raw.dbapi_connection
+        assert isinstance(one_hop, OneHopConnection)
+        await connection.execute(text("SELECT 1"))
+        await connection.commit()
+        # Seconds of SQLite work on the worker thread, the caller already gone.
+        slow = (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 4000000) "
+            "SELECT count(*) FROM c"
+        )
+        sqlite_connection = one_hop._connection._conn
+        running = asyncio.ensure_future(one_hop.on_worker(lambda: sqlite_connection.execute(slow).fetchall()))
+        await asyncio.sleep(0.05)  # the worker thread is inside SQLite now
+
+        async def write() -> None:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('behind')"))
+            await connection.commit()
+
+        writing = asyncio.create_task(write())
+        ticks = 0
+        while not writing.done():  # the loop keeps running while the write waits its turn
+            await asyncio.sleep(0.01)
+            ticks += 1
+        await writing
+        assert one_hop._worker_done is not None
+        assert one_hop._worker_done.is_set()
+        assert ticks >= 5
+        await running
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["behind"]
