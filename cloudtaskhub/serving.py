@@ -29,6 +29,8 @@ import socket
 
 import uvicorn
 
+from cloudtaskhub.response_writes import OneWriteHttpProtocol
+
 __all__ = ["ACCEPTS_PER_ITERATION", "listeners", "serve"]
 
 #: Connections one loop iteration may accept. 16 absorbed wrk's 50 at once in four
@@ -63,9 +65,10 @@ def serve(
         "proxy_headers": bool(trusted_proxies),
         "forwarded_allow_ips": list(trusted_proxies) or None,
         # uvicorn[standard]: libuv's event loop and the httptools parser, not asyncio's
-        # default loop and pure-Python h11 (each costs a large share of a fast request).
+        # default loop and pure-Python h11 (each costs a large share of a fast request);
+        # the parser's protocol sends each response's head with its body (one write).
         "loop": "uvloop",
-        "http": "httptools",
+        "http": OneWriteHttpProtocol,
         "timeout_graceful_shutdown": 20,
         "log_level": "warning",
     }

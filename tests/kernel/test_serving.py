@@ -16,7 +16,8 @@ from cloudtaskhub.serving import ACCEPTS_PER_ITERATION, listeners
 
 #: An ASGI app that counts the event loop's iterations (a callback that schedules itself
 #: once per iteration) and answers each request with the count at which it arrived.
-#: `/hold` sends its headers, then blocks the loop for a while: connections made
+#: `/hold` sends its headers (they leave on the loop's next turn when no body follows at
+#: once: `cloudtaskhub.response_writes`), then blocks the loop for a while: connections made
 #: meanwhile wait in the kernel's accept queue, all at once.
 _APP = """
 import asyncio, time
@@ -41,6 +42,7 @@ class App:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", str(len(arrived)).encode())]})
         if scope["path"] == "/hold":
+            await asyncio.sleep(0)  # the head goes out on the loop's next turn
             time.sleep(0.5)
         await send({"type": "http.response.body", "body": arrived})
 
