@@ -3,9 +3,13 @@
 uvicorn's httptools protocol writes a response's status line and headers when the app
 sends `http.response.start`, then the body when it sends `http.response.body`: two
 `send()` system calls, and two TCP segments (Nagle is off), for a response the app had
-complete at once. Each call is a trip into the kernel that wakes the reader; on this
-project's 2-core machine (a VM) the two were a quarter of the task list's samples under
-load.
+complete at once. A process killed between the two (SIGKILL, the OOM killer, a
+container's stop timeout running out) leaves its client a status line and headers with
+no body: a truncated answer, where one write gives the client the whole response or
+none (what was written before the process died is still delivered by the kernel). The
+reliability suite's SIGKILL test met it once in about twenty runs ("peer closed
+connection without sending complete message body"). It is not kept for speed: an
+interleaved A/B measured no CPU change either way (bench/results/one-write-2026-12-01.json).
 
 `OneWriteHttpProtocol` is that protocol with one change: each request's cycle writes
 through `_HeadWithBody`, which holds the head back until the body's first write and
