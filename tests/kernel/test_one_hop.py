@@ -77,6 +77,13 @@ async def test_a_read_is_one_call_on_the_worker_thread(
         assert len(calls) == 2
 
 
+async def _warm_up(engine: AsyncEngine) -> None:
+    """A pooled connection opened and used once, so what follows counts only its own calls."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+        await connection.commit()
+
+
 def _other_writer(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "one-hop.db", timeout=0, isolation_level=None)
 
@@ -84,9 +91,7 @@ def _other_writer(tmp_path: Path) -> sqlite3.Connection:
 async def test_a_write_transaction_runs_on_the_loop_and_holds_the_write_lock_from_its_first_statement(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))  # connected and warmed up
-        await connection.commit()
+    await _warm_up(engine)
     calls = _count_worker_calls(monkeypatch)
 
     async with engine.begin() as connection:
@@ -118,9 +123,7 @@ async def test_a_write_transaction_marked_long_runs_on_the_worker_thread(
 async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(
     engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))  # connected and warmed up
-        await connection.commit()
+    await _warm_up(engine)
     other = _other_writer(tmp_path)
     other.execute("BEGIN IMMEDIATE")
     calls = _count_worker_calls(monkeypatch)
