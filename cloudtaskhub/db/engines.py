@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
@@ -34,6 +35,7 @@ __all__ = [
     "dialect_insert",
     "is_postgres",
     "is_sqlite",
+    "queued_writes",
 ]
 
 #: Connection execution option marking a transaction that only reads.
@@ -44,6 +46,8 @@ OFF_THE_LOOP = "cloudtaskhub_off_the_loop"
 #: As long as the busy timeout: a writer waiting longer fails as SQLite would.
 WRITE_LOCK_TIMEOUT_SECONDS = 30.0
 _HOLDS_WRITE_LOCK = "cloudtaskhub_holds_write_lock"
+#: Each SQLite engine's write lock (`_configure_sqlite`), for `queued_writes`.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -74,6 +78,25 @@ def dialect_insert(
     raise NotImplementedError(f"no INSERT ... ON CONFLICT for the {dialect} dialect")
 
 
+async def queued_writes(engine: AsyncEngine, *, within: float) -> None:
+    """Wait until the write transactions queued now on this process's SQLite write lock
+    have committed, for at most `within` seconds; at once on PostgreSQL, or when no
+    writer holds the lock.
+
+    For a reader that collects what writers commit (the outbox relay): under load,
+    reading once the queued writers are through finds their rows together, instead of
+    reading after every commit (`cloudtaskhub.events.relay`). The lock is taken and
+    given back at once: the caller holds up no writer.
+    """
+    lock = _WRITE_LOCKS.get(engine.sync_engine)
+    if lock is None or not lock.locked():
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            await lock.acquire()
+            lock.release()
+
+
 def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
     """WAL, a busy timeout, a bounded page cache, and `BEGIN IMMEDIATE` behind an
     in-process write lock.
@@ -93,7 +116,7 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
     "Reliability and security").
     """
     sync_engine = engine.sync_engine
-    write_lock = asyncio.Lock()
+    write_lock = _WRITE_LOCKS[sync_engine] = asyncio.Lock()
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudtaskhub.db.engines import OFF_THE_LOOP, READ_ONLY, Databases
+from cloudtaskhub.db.engines import OFF_THE_LOOP, READ_ONLY, Databases, queued_writes
 from cloudtaskhub.db.one_hop import OneHopConnection
 
 
@@ -222,3 +222,55 @@ async def test_a_transaction_begun_while_the_worker_thread_still_runs_a_call_wai
         await running
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT v FROM t"))).scalars().all() == ["behind"]
+
+
+async def test_queued_writes_returns_once_the_writers_queued_before_it_have_committed(
+    engine: AsyncEngine,
+) -> None:
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('first')"))
+            holding.set()
+            await release.wait()
+
+    async def second() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('second')"))
+
+    writers = [asyncio.create_task(first())]
+    await holding.wait()
+    writers.append(asyncio.create_task(second()))
+    await asyncio.sleep(0)  # the second writer queues on the write lock
+    waiting = asyncio.create_task(queued_writes(engine, within=30))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    release.set()
+    await waiting
+
+    async with engine.connect() as connection:
+        committed = (await connection.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert committed == ["first", "second"]
+    await asyncio.gather(*writers)
+
+
+async def test_queued_writes_waits_no_longer_than_asked_for_a_long_writer(engine: AsyncEngine) -> None:
+    await asyncio.wait_for(queued_writes(engine, within=30), timeout=1)  # no writer: at once
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def long_writer() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('long')"))
+            holding.set()
+            await release.wait()
+
+    writer = asyncio.create_task(long_writer())
+    await holding.wait()
+    await asyncio.wait_for(queued_writes(engine, within=0.05), timeout=5)
+    assert not writer.done()
+    release.set()
+    await writer
+    # The lock was given back: the next writer begins at once.
+    async with asyncio.timeout(5), engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (v) VALUES ('next')"))

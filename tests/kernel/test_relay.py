@@ -93,6 +93,65 @@ def _by_key(pings: list[tuple[str, int]]) -> dict[str, list[int]]:
     return found
 
 
+class _SlowAcksBroker:
+    """A broker that takes every record at once and acknowledges only when told."""
+
+    kind = "test"
+
+    def __init__(self) -> None:
+        self.log: list[int] = []
+        self.unacknowledged: list[asyncio.Future[None]] = []
+
+    async def start(self, consumers: Sequence[Any], publishers: Sequence[str]) -> None:
+        pass
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> Sequence[asyncio.Future[None]]:
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in envelopes]
+        self.log.extend(msgspec.json.decode(envelope.data)["seq"] for envelope in envelopes)
+        self.unacknowledged.extend(futures)
+        return futures
+
+    def acknowledge_all(self) -> None:
+        for future in self.unacknowledged:
+            future.set_result(None)
+        self.unacknowledged.clear()
+
+    async def dead_letter(self, consumer: str, envelope: Envelope, error: str, attempts: int) -> None:
+        pass
+
+    async def check(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_rows_awaiting_the_brokers_acknowledgement_are_not_sent_again(
+    database_url: str, tmp_path: Path
+) -> None:
+    broker = _SlowAcksBroker()
+    settings = settings_for_tests(database_url, str(tmp_path), outbox_poll_interval_seconds=0.02)
+    runtime = Runtime([publisher_module("pub")], settings, bus=broker)
+    await runtime.start(background=False)
+    publisher = runtime.module("pub")
+    try:
+        await record_pings(publisher, [(f"key-{n}", n) for n in range(3)])
+        await wait_for(lambda: len(broker.log) == 3, timeout=10, what="the first three on the broker")
+        await record_pings(publisher, [(f"key-{n}", n) for n in range(3, 5)])
+        await wait_for(lambda: len(broker.log) == 5, timeout=10, what="the next two on the broker")
+        for _ in range(10):  # polls while the first five are still unacknowledged
+            await publisher.relay.pump()
+        assert broker.log == [0, 1, 2, 3, 4]
+
+        broker.acknowledge_all()
+        await asyncio.wait_for(runtime.drain(), timeout=10)
+        assert (await publisher.outbox_status()).pending == 0
+        assert broker.log == [0, 1, 2, 3, 4]
+    finally:
+        await runtime.stop()
+
+
 @pytest.fixture
 async def pub_and_reader(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Runtime, Handled]]:
     handled = Handled()
