@@ -12,7 +12,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudtaskhub.db.engines import OFF_THE_LOOP, READ_ONLY, Databases, queued_writes
@@ -274,3 +274,29 @@ async def test_queued_writes_waits_no_longer_than_asked_for_a_long_writer(engine
     # The lock was given back: the next writer begins at once.
     async with asyncio.timeout(5), engine.begin() as connection:
         await connection.execute(text("INSERT INTO t (v) VALUES ('next')"))
+
+
+async def test_a_writer_that_waits_past_the_lock_timeout_fails_as_sqlite_would_and_leaks_no_lock(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cloudtaskhub.db.engines.WRITE_LOCK_TIMEOUT_SECONDS", 0.1)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def long_writer() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('long')"))
+            holding.set()
+            await release.wait()
+
+    writer = asyncio.create_task(long_writer())
+    await holding.wait()
+    with pytest.raises(OperationalError, match="database is locked"):
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('late')"))
+    release.set()
+    await writer
+    async with asyncio.timeout(5), engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (v) VALUES ('next')"))
+    async with engine.connect() as connection:
+        committed = (await connection.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert committed == ["long", "next"]
