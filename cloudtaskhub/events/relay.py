@@ -141,7 +141,8 @@ class Relay:
         failures = 0
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                async with asyncio.timeout(self._poll):  # no task per wake, as wait_for made
+                    await self._wake.wait()
             self._wake.clear()
             self._mark_soon()
             try:
