@@ -84,6 +84,14 @@ async def _warm_up(engine: AsyncEngine) -> None:
         await connection.commit()
 
 
+async def _warm_up_two(engine: AsyncEngine) -> None:
+    """Two pooled connections opened (read-only: neither takes the write lock)."""
+    async with engine.connect() as one, engine.connect() as two:
+        for connection in (one, two):
+            await connection.execution_options(**{READ_ONLY: True})
+            await connection.execute(text("SELECT 1"))
+
+
 def _other_writer(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "one-hop.db", timeout=0, isolation_level=None)
 
@@ -227,6 +235,7 @@ async def test_a_transaction_begun_while_the_worker_thread_still_runs_a_call_wai
 async def test_queued_writes_returns_once_the_writers_queued_before_it_have_committed(
     engine: AsyncEngine,
 ) -> None:
+    await _warm_up_two(engine)  # so the second writer takes a pooled connection, no I/O
     holding, release = asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
@@ -242,7 +251,8 @@ async def test_queued_writes_returns_once_the_writers_queued_before_it_have_comm
     writers = [asyncio.create_task(first())]
     await holding.wait()
     writers.append(asyncio.create_task(second()))
-    await asyncio.sleep(0)  # the second writer queues on the write lock
+    for _ in range(5):
+        await asyncio.sleep(0)  # the second writer queues on the write lock
     waiting = asyncio.create_task(queued_writes(engine, within=30))
     await asyncio.sleep(0.05)
     assert not waiting.done()
