@@ -152,12 +152,9 @@ def _configure_sqlite(engine: AsyncEngine, cache_kib: int) -> None:
 
 
 async def _acquire(write_lock: asyncio.Lock) -> None:
-    """Take the write lock, waiting at most `WRITE_LOCK_TIMEOUT_SECONDS` for it. A free
-    lock is taken at once: no timer, and no task (`asyncio.wait_for` made one per
-    transaction, ~4 % of a one-INSERT write transaction's CPU)."""
-    if not write_lock.locked():
-        await write_lock.acquire()
-        return
+    """Take the write lock, waiting at most `WRITE_LOCK_TIMEOUT_SECONDS` for it: a timer,
+    not a task (`asyncio.wait_for` made one per transaction, ~4 % of a one-INSERT write
+    transaction's CPU)."""
     try:
         async with asyncio.timeout(WRITE_LOCK_TIMEOUT_SECONDS):
             await write_lock.acquire()
