@@ -92,6 +92,22 @@ async def _warm_up_two(engine: AsyncEngine) -> None:
             await connection.execute(text("SELECT 1"))
 
 
+async def _holding_writer(engine: AsyncEngine, value: str) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """A write transaction that inserts `value` and holds the write lock until the returned
+    event is set; returned once it holds it."""
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def write() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": value})
+            holding.set()
+            await release.wait()
+
+    writer = asyncio.create_task(write())
+    await holding.wait()
+    return writer, release
+
+
 def _other_writer(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "one-hop.db", timeout=0, isolation_level=None)
 
@@ -236,21 +252,13 @@ async def test_queued_writes_returns_once_the_writers_queued_before_it_have_comm
     engine: AsyncEngine,
 ) -> None:
     await _warm_up_two(engine)  # so the second writer takes a pooled connection, no I/O
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def first() -> None:
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t (v) VALUES ('first')"))
-            holding.set()
-            await release.wait()
+    first, release = await _holding_writer(engine, "first")
 
     async def second() -> None:
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t (v) VALUES ('second')"))
 
-    writers = [asyncio.create_task(first())]
-    await holding.wait()
-    writers.append(asyncio.create_task(second()))
+    writers = [first, asyncio.create_task(second())]
     for _ in range(5):
         await asyncio.sleep(0)  # the second writer queues on the write lock
     waiting = asyncio.create_task(queued_writes(engine, within=30))
@@ -267,16 +275,7 @@ async def test_queued_writes_returns_once_the_writers_queued_before_it_have_comm
 
 async def test_queued_writes_waits_no_longer_than_asked_for_a_long_writer(engine: AsyncEngine) -> None:
     await asyncio.wait_for(queued_writes(engine, within=30), timeout=1)  # no writer: at once
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def long_writer() -> None:
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t (v) VALUES ('long')"))
-            holding.set()
-            await release.wait()
-
-    writer = asyncio.create_task(long_writer())
-    await holding.wait()
+    writer, release = await _holding_writer(engine, "long")
     await asyncio.wait_for(queued_writes(engine, within=0.05), timeout=5)
     assert not writer.done()
     release.set()
@@ -290,16 +289,7 @@ async def test_a_writer_that_waits_past_the_lock_timeout_fails_as_sqlite_would_a
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("cloudtaskhub.db.engines.WRITE_LOCK_TIMEOUT_SECONDS", 0.1)
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def long_writer() -> None:
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t (v) VALUES ('long')"))
-            holding.set()
-            await release.wait()
-
-    writer = asyncio.create_task(long_writer())
-    await holding.wait()
+    writer, release = await _holding_writer(engine, "long")
     with pytest.raises(OperationalError, match="database is locked"):
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t (v) VALUES ('late')"))

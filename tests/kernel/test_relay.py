@@ -26,18 +26,31 @@ from tests.support.kafka import wait_for
 from tests.support.postgres import requires_postgres, reset_postgres
 
 
-class _SlowFlakyBroker:
-    """A broker that answers after a random delay and refuses one publish in ten. Its log
-    is the order in which it accepted records, as a Kafka partition would keep them."""
+class _TestBroker:
+    """The parts of a bus these brokers do not exercise."""
 
     kind = "test"
+
+    async def start(self, consumers: Sequence[Any], publishers: Sequence[str]) -> None:
+        pass
+
+    async def dead_letter(self, consumer: str, envelope: Envelope, error: str, attempts: int) -> None:
+        pass
+
+    async def check(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+class _SlowFlakyBroker(_TestBroker):
+    """A broker that answers after a random delay and refuses one publish in ten. Its log
+    is the order in which it accepted records, as a Kafka partition would keep them."""
 
     def __init__(self) -> None:
         self.log: list[tuple[str, int]] = []
         self.random = random.Random(18)
-
-    async def start(self, consumers: Sequence[Any], publishers: Sequence[str]) -> None:
-        pass
 
     async def publish(self, envelopes: Sequence[Envelope]) -> Sequence[asyncio.Future[None]]:
         await asyncio.sleep(self.random.uniform(0.0, 0.02))
@@ -52,15 +65,6 @@ class _SlowFlakyBroker:
             future.set_result(None)
             acknowledged.append(future)
         return acknowledged
-
-    async def dead_letter(self, consumer: str, envelope: Envelope, error: str, attempts: int) -> None:
-        pass
-
-    async def check(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
 
 
 @pytest.mark.integration
@@ -93,17 +97,12 @@ def _by_key(pings: list[tuple[str, int]]) -> dict[str, list[int]]:
     return found
 
 
-class _SlowAcksBroker:
+class _SlowAcksBroker(_TestBroker):
     """A broker that takes every record at once and acknowledges only when told."""
-
-    kind = "test"
 
     def __init__(self) -> None:
         self.log: list[int] = []
         self.unacknowledged: list[asyncio.Future[None]] = []
-
-    async def start(self, consumers: Sequence[Any], publishers: Sequence[str]) -> None:
-        pass
 
     async def publish(self, envelopes: Sequence[Envelope]) -> Sequence[asyncio.Future[None]]:
         loop = asyncio.get_running_loop()
@@ -116,15 +115,6 @@ class _SlowAcksBroker:
         for future in self.unacknowledged:
             future.set_result(None)
         self.unacknowledged.clear()
-
-    async def dead_letter(self, consumer: str, envelope: Envelope, error: str, attempts: int) -> None:
-        pass
-
-    async def check(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
 
 
 async def test_rows_awaiting_the_brokers_acknowledgement_are_not_sent_again(
