@@ -131,7 +131,13 @@ def run(
         for name in ("bare_litestar", "fastapi_toy"):
             peers[name] = peer_server(name, name, free_port(), logs, files)
             peers[name].wait_ready("/health/ready")
-        for name, server in peers.items():
+        floor_files = {**files, "BENCH_FLOOR_DB": str(workdir / "durable-floor.db")}
+        floor_peer = peers["durable_floor"] = peer_server(
+            "durable_floor", "durable_floor", free_port(), logs, floor_files
+        )
+        floor_peer.wait_ready("/health/ready")
+        for name in ("bare_litestar", "fastapi_toy"):  # the floor answers no GET /tasks
+            server = peers[name]
             body = httpx.get(server.url + "/tasks", timeout=10).json()
             assert body == page, f"{name} does not answer the same page"
         bare_url = peers["bare_litestar"].url
@@ -168,6 +174,8 @@ def run(
         load("bare at 50", bare_url + "/tasks", connections=WIDE)
         load("post", f"{aio.url}/api/v1/projects/{dataset.write_project}/tasks", "post_task.lua")
         load("bare post", bare_url + "/tasks", "post_task.lua")
+        load("floor post", floor_peer.url + "/tasks", "post_task.lua")
+        load("floor fanout post", floor_peer.url + "/tasks/fanout", "post_task.lua")
         if pg_url is not None:
             _postgres(workdir, logs, pg_url, load)
         for name, result in results.items():
@@ -211,6 +219,17 @@ def run(
         "http.list_tasks.p99_at_50_connections": _p99(results["list at 50"], _result(results["bare at 50"])),
         "http.create_task.vs_bare_litestar": _versus(
             results["post"], bare_post, "bare Litestar POST parsing the same body, no database"
+        ),
+        "http.create_task.vs_durable_floor": _versus(
+            results["post"],
+            _result(results["floor fanout post"]),
+            "bare Litestar POST committing the body to SQLite, then one row in each of four more "
+            "transactions (stdlib sqlite3, bench/peers/durable_floor.py)",
+            one_commit=_load(_result(results["floor post"])),
+            floor_vs_bare_post={
+                "one_commit": round(_result(results["floor post"]).rps / bare_post.rps, 3),
+                "five_commits": round(_result(results["floor fanout post"]).rps / bare_post.rps, 3),
+            },
         ),
     }
     if pg_url is not None:

@@ -14,6 +14,8 @@ LABELS = {
     "http.dashboard.vs_bare_litestar": "Dashboard (auth, SQLite) vs bare Litestar, req/s",
     "http.list_tasks.p99_at_50_connections": "List p99 at 50 connections vs bare Litestar, ms",
     "http.create_task.vs_bare_litestar": "Create task (+ outbox) vs bare Litestar POST, req/s",
+    "http.create_task.vs_durable_floor": "Create task vs the durable floor (bare POST + 5 stdlib SQLite "
+    "commits), req/s",
     "http.list_tasks_postgres.vs_bare_litestar": "List 20 tasks (auth, PostgreSQL) vs bare Litestar, req/s",
     "http.get_task_postgres.vs_bare_litestar": "One task (auth, PostgreSQL) vs bare Litestar, req/s",
     "http.dashboard_postgres.vs_bare_litestar": "Dashboard (auth, PostgreSQL) vs bare Litestar, req/s",

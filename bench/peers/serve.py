@@ -9,6 +9,7 @@ from cloudtaskhub.serving import serve
 APPS = {
     "bare_litestar": "bench.peers.bare_litestar:create_app",
     "fastapi_toy": "bench.peers.fastapi_toy:create_app",
+    "durable_floor": "bench.peers.durable_floor:create_app",
 }
 
 
