@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modules.project.errors import ProjectNotFound
@@ -16,6 +16,7 @@ __all__ = [
     "Limits",
     "limits_of",
     "load_membership",
+    "owner_for_member",
 ]
 
 #: Roles that manage members and edit the project itself.
@@ -64,3 +65,25 @@ async def limits_of(session: AsyncSession, user_id: UUID) -> Limits:
     if row is None:
         return FREE_LIMITS
     return Limits(row.plan, row.projects, row.members_per_project, row.tasks_per_month)
+
+
+_PROJECTS, _MEMBERS = ProjectModel.__table__, MemberModel.__table__
+#: Built once, on the tables (not the mapped classes): a Core statement the session runs
+#: without the ORM's compile state, and no statement built per request.
+_OWNER_FOR_MEMBER = (
+    select(_PROJECTS.c.owner_id)
+    .join(_MEMBERS, _MEMBERS.c.project_id == _PROJECTS.c.id)
+    .where(_PROJECTS.c.id == bindparam("project_id"), _MEMBERS.c.user_id == bindparam("user_id"))
+)
+
+
+async def owner_for_member(session: AsyncSession, project_id: UUID, user_id: UUID) -> UUID:
+    """The project's owner, when `user_id` is a member of it; ProjectNotFound otherwise.
+
+    For a write that needs only the owner (a task's creation counts against the owner's
+    plan): `load_membership` builds its statement and loads the project as an entity."""
+    parameters = {"project_id": project_id, "user_id": user_id}
+    owner: UUID | None = await session.scalar(_OWNER_FOR_MEMBER, parameters)
+    if owner is None:
+        raise ProjectNotFound()
+    return owner

@@ -42,7 +42,7 @@ from modules.project.contracts import (
 )
 from modules.project.errors import AssigneeNotMember, ProjectNotFound, StaleTask, TaskNotFound
 from modules.project.models import MemberModel, ProjectModel, TaskLabelModel, TaskModel
-from modules.project.service._access import load_membership
+from modules.project.service._access import owner_for_member
 from modules.project.service._keyset import Ordering, decode_position, moment
 from modules.project.service._quota import count_task_creation
 from modules.project.service._views import PageOf, TaskView
@@ -166,6 +166,8 @@ def _view(task: TaskModel, labels: list[str]) -> TaskView:
     )
 
 
+_MEMBERS = MemberModel.__table__
+
 #: The columns of a task row, in `TaskView` order (the labels follow, see `_labels_column`).
 _TASK_COLUMNS = (
     TaskModel.id,
@@ -228,7 +230,7 @@ def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:
 
 
 async def _is_member(session: AsyncSession, project_id: UUID, user_id: UUID) -> bool:
-    return await session.get(MemberModel, (project_id, user_id)) is not None
+    return await session.scalar(_MEMBERSHIP, {"project_id": project_id, "caller": user_id}) is not None
 
 
 async def _load_task(session: AsyncSession, task_id: UUID, caller: UUID) -> TaskModel:
@@ -257,7 +259,7 @@ class TaskService:
         """
         async with self._uow.transaction() as tx:
             session = tx.session
-            project, _ = await load_membership(session, project_id, caller)
+            owner_id = await owner_for_member(session, project_id, caller)
             if draft.assignee_id is not None and not await _is_member(session, project_id, draft.assignee_id):
                 raise AssigneeNotMember()
             now = self._clock.now()
@@ -327,7 +329,7 @@ class TaskService:
                 )
             # Last, so the owner's counter row stays locked (PostgreSQL) only until the
             # commit; refused, it rolls the task and its events back with it.
-            await count_task_creation(session, project.owner_id)
+            await count_task_creation(session, owner_id)
             return task
 
     async def get_task(self, caller: UUID, task_id: UUID) -> TaskView:
@@ -505,8 +507,9 @@ class TaskService:
         return PageOf(items, cursor)
 
 
-_MEMBERSHIP = select(MemberModel.role).where(
-    MemberModel.project_id == bindparam("project_id"), MemberModel.user_id == bindparam("caller")
+#: On the table, not the mapped class: a Core statement, run without the ORM's compile state.
+_MEMBERSHIP = select(_MEMBERS.c.role).where(
+    _MEMBERS.c.project_id == bindparam("project_id"), _MEMBERS.c.user_id == bindparam("caller")
 )
 
 
