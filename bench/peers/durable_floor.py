@@ -27,18 +27,12 @@ from typing import Any
 import msgspec
 from litestar import Litestar, get, post
 
+from bench.peers.bare_litestar import TaskCreate
 from bench.peers.page import load_page
 
 PAGE = load_page()
 #: The read models a new task reaches in the all-in-one process, one transaction each.
 READ_MODELS = 4
-
-
-class TaskCreate(msgspec.Struct):
-    title: str
-    description: str | None = None
-    priority: str = "medium"
-    labels: list[str] = msgspec.field(default_factory=list)
 
 
 def _open(path: str) -> sqlite3.Connection:
