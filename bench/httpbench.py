@@ -177,7 +177,7 @@ def run(
         load("floor post", floor_peer.url + "/tasks", "post_task.lua")
         load("floor fanout post", floor_peer.url + "/tasks/fanout", "post_task.lua")
         if pg_url is not None:
-            _postgres(workdir, logs, pg_url, load)
+            _postgres(workdir, logs, pg_url, load, files)
         for name, result in results.items():
             if isinstance(result, LoadResult):
                 _check(name, result)
@@ -251,6 +251,16 @@ def run(
             bare_post,
             "bare Litestar POST parsing the same body, no database",
         )
+        pg_floor = results.get("pg floor fanout post")
+        if isinstance(pg_floor, LoadResult):
+            figures["http.create_task_postgres.vs_durable_floor"] = _versus(
+                results.get("pg post", "PostgreSQL not reachable"),
+                pg_floor,
+                "bare Litestar POST INSERTing the body into PostgreSQL, then one row for each of "
+                "four read models, each INSERT its own transaction (asyncpg, "
+                "bench/peers/durable_floor_pg.py)",
+                floor_vs_bare_post=round(pg_floor.rps / bare_post.rps, 3),
+            )
     return figures, footprint, aio, dataset
 
 
@@ -273,8 +283,9 @@ def _p99(ours: LoadResult | str, baseline: LoadResult) -> dict[str, Any]:
     )
 
 
-def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any) -> None:
-    """The list, one task, the dashboard and the create against the same all-in-one process on PostgreSQL."""
+def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any, files: dict[str, str]) -> None:
+    """The list, one task, the dashboard and the create against the same all-in-one process
+    on PostgreSQL; then the durable floor's fan-out POST in the same database."""
     url = reset_http_database(pg_url)
     if url is None:
         return
@@ -295,6 +306,11 @@ def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any) -> None:
             headers=auth,
             pid=pid,
         )
+        server.stop()
+        floor_files = {**files, "BENCH_FLOOR_PG_URL": url.replace("postgresql+asyncpg", "postgresql")}
+        server = peer_server("durable_floor_pg", "durable_floor_pg", free_port(), logs, floor_files)
+        server.wait_ready("/health/ready")
+        load("pg floor fanout post", server.url + "/tasks/fanout", "post_task.lua", pid=server.process.pid)
     finally:
         server.stop()
         reset_http_database(pg_url)

@@ -20,6 +20,8 @@ LABELS = {
     "http.get_task_postgres.vs_bare_litestar": "One task (auth, PostgreSQL) vs bare Litestar, req/s",
     "http.dashboard_postgres.vs_bare_litestar": "Dashboard (auth, PostgreSQL) vs bare Litestar, req/s",
     "http.create_task_postgres.vs_bare_litestar": "Create task (+ outbox), PostgreSQL, vs bare POST, req/s",
+    "http.create_task_postgres.vs_durable_floor": "Create task, PostgreSQL, vs the durable floor "
+    "(bare POST + 5 asyncpg INSERT commits), req/s",
     "events.memory_sqlite.latency_p99": "In-process bus, SQLite: commit→handler p99 @500/s, ms",
     "events.memory_sqlite.throughput": "In-process bus, SQLite, fed by 8 producers' commits: events/s "
     "vs inline",

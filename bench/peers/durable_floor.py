@@ -50,17 +50,23 @@ def _open(path: str) -> sqlite3.Connection:
     return connection
 
 
-DATABASE = _open(os.environ["BENCH_FLOOR_DB"])
+#: The connection, opened when the app starts (`durable_floor_pg` imports this module).
+_DATABASE: list[sqlite3.Connection] = []
+
+
+def _start() -> None:
+    _DATABASE.append(_open(os.environ["BENCH_FLOOR_DB"]))
 
 
 def _commit(statement: str, values: tuple[Any, ...]) -> None:
-    DATABASE.execute("BEGIN IMMEDIATE")
+    database = _DATABASE[0]
+    database.execute("BEGIN IMMEDIATE")
     try:
-        DATABASE.execute(statement, values)
+        database.execute(statement, values)
     except BaseException:
-        DATABASE.execute("ROLLBACK")
+        database.execute("ROLLBACK")
         raise
-    DATABASE.execute("COMMIT")
+    database.execute("COMMIT")
 
 
 def _store(data: TaskCreate) -> tuple[bytes, dict[str, Any]]:
@@ -95,4 +101,4 @@ def ready() -> dict[str, str]:
 
 
 def create_app() -> Litestar:
-    return Litestar([create_task, create_task_and_read_models, ready], debug=False)
+    return Litestar([create_task, create_task_and_read_models, ready], on_startup=[_start], debug=False)

@@ -10,6 +10,7 @@ APPS = {
     "bare_litestar": "bench.peers.bare_litestar:create_app",
     "fastapi_toy": "bench.peers.fastapi_toy:create_app",
     "durable_floor": "bench.peers.durable_floor:create_app",
+    "durable_floor_pg": "bench.peers.durable_floor_pg:create_app",
 }
 
 
