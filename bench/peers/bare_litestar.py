@@ -37,12 +37,17 @@ def dashboard() -> dict[str, Any]:
     return DASHBOARD
 
 
-@post("/tasks", sync_to_thread=False)
-def create_task(data: TaskCreate) -> dict[str, Any]:
-    """Parses the same body as our POST and answers a task-sized document."""
+def created(data: TaskCreate) -> dict[str, Any]:
+    """The task-sized document every peer's POST answers (`durable_floor` too)."""
     task = dict(PAGE["items"][0])
     task["title"] = data.title
     return task
+
+
+@post("/tasks", sync_to_thread=False)
+def create_task(data: TaskCreate) -> dict[str, Any]:
+    """Parses the same body as our POST and answers a task-sized document."""
+    return created(data)
 
 
 @get("/health/ready", sync_to_thread=False)

@@ -25,12 +25,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from litestar import Litestar, get, post
+from litestar import Litestar, post
 
-from bench.peers.bare_litestar import TaskCreate
-from bench.peers.page import load_page
+from bench.peers.bare_litestar import TaskCreate, created, ready
 
-PAGE = load_page()
 #: The read models a new task reaches in the all-in-one process, one transaction each.
 READ_MODELS = 4
 
@@ -69,7 +67,7 @@ def _commit(statement: str, values: tuple[Any, ...]) -> None:
     database.execute("COMMIT")
 
 
-def _store(data: TaskCreate) -> tuple[bytes, dict[str, Any]]:
+def _store(data: TaskCreate) -> bytes:
     task_id = uuid.uuid4().bytes
     labels = msgspec.json.encode(data.labels).decode()
     created_at = datetime.now(UTC).isoformat()
@@ -77,27 +75,21 @@ def _store(data: TaskCreate) -> tuple[bytes, dict[str, Any]]:
         "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?)",
         (task_id, data.title, data.description, data.priority, labels, created_at),
     )
-    task = dict(PAGE["items"][0])
-    task["title"] = data.title
-    return task_id, task
+    return task_id
 
 
 @post("/tasks", sync_to_thread=False)
 def create_task(data: TaskCreate) -> dict[str, Any]:
-    return _store(data)[1]
+    _store(data)
+    return created(data)
 
 
 @post("/tasks/fanout", sync_to_thread=False)
 def create_task_and_read_models(data: TaskCreate) -> dict[str, Any]:
-    task_id, task = _store(data)
+    task_id = _store(data)
     for model in range(READ_MODELS):
         _commit("INSERT INTO seen VALUES (?, ?)", (task_id, model))
-    return task
-
-
-@get("/health/ready", sync_to_thread=False)
-def ready() -> dict[str, str]:
-    return {"status": "ok"}
+    return created(data)
 
 
 def create_app() -> Litestar:

@@ -16,13 +16,11 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from litestar import Litestar, get, post
+from litestar import Litestar, post
 
-from bench.peers.bare_litestar import TaskCreate
+from bench.peers.bare_litestar import TaskCreate, created, ready
 from bench.peers.durable_floor import READ_MODELS
-from bench.peers.page import load_page
 
-PAGE = load_page()
 _POOL: list[asyncpg.Pool] = []
 
 
@@ -60,14 +58,7 @@ async def create_task_and_read_models(data: TaskCreate) -> dict[str, Any]:
         )
         for model in range(READ_MODELS):
             await connection.execute("INSERT INTO floor_seen VALUES ($1, $2)", task_id, model)
-    task = dict(PAGE["items"][0])
-    task["title"] = data.title
-    return task
-
-
-@get("/health/ready", sync_to_thread=False)
-def ready() -> dict[str, str]:
-    return {"status": "ok"}
+    return created(data)
 
 
 def create_app() -> Litestar:
