@@ -166,8 +166,6 @@ def _view(task: TaskModel, labels: list[str]) -> TaskView:
     )
 
 
-_MEMBERS = MemberModel.__table__
-
 #: The columns of a task row, in `TaskView` order (the labels follow, see `_labels_column`).
 _TASK_COLUMNS = (
     TaskModel.id,
@@ -507,6 +505,7 @@ class TaskService:
         return PageOf(items, cursor)
 
 
+_MEMBERS = MemberModel.__table__
 #: On the table, not the mapped class: a Core statement, run without the ORM's compile state.
 _MEMBERSHIP = select(_MEMBERS.c.role).where(
     _MEMBERS.c.project_id == bindparam("project_id"), _MEMBERS.c.user_id == bindparam("caller")
