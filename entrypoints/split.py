@@ -52,10 +52,22 @@ FAST_KAFKA = {
 }
 
 
+#: Ports `free_port` has handed out in this process.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free now and not handed out before in this process: a stack picks all its
+    ports before its processes bind them, and the kernel may offer a just-probed port
+    again. Likely cause of one run where Traefik's URL answered `/metrics` (a module's
+    metrics listener holding Traefik's port)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass
