@@ -3,7 +3,10 @@ module, event type, route template, status — never user ids or raw paths."""
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 __all__ = [
     "CONSUMER_LAG",
@@ -22,6 +25,7 @@ __all__ = [
     "HTTP_REQUEST_DURATION",
     "OUTBOX_BACKLOG",
     "OUTBOX_OLDEST_AGE",
+    "labelled",
 ]
 
 EVENTS_PUBLISHED = Counter(
@@ -91,3 +95,20 @@ DB_LOOP_READS_MOVED = Counter(
     "SQLite reads moved off the event loop: over the loop's time budget (slow) or the file was locked (busy)",
     ["reason"],
 )
+
+_Metric = TypeVar("_Metric", bound=MetricWrapperBase)
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: _Metric, *values: str) -> _Metric:
+    """`metric.labels(*values)`, kept for the next call.
+
+    The relay and the consumers count every event: `labels()` validates the values and
+    takes a lock to find the child each time, about 1.7 µs, three times an event.
+    Kept as long as the metric keeps the child itself (for good: labels are few).
+    """
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child

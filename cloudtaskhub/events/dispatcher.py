@@ -51,6 +51,7 @@ from cloudtaskhub.metrics import (
     EVENTS_RETRIED,
     EVENTS_SKIPPED,
     HANDLER_LATENCY,
+    labelled,
 )
 from cloudtaskhub.module import HandlerContext, Subscription
 
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "is_transient"]
 
 log = logging.getLogger("cloudtaskhub.events")
+#: How many event types a dispatcher keeps the matching subscriptions of.
+_TYPES_KEPT = 256
 tracer = trace.get_tracer("cloudtaskhub.events")
 
 
@@ -92,6 +95,9 @@ class Dispatcher:
         self.backoff_base = settings.handler_backoff_base_seconds
         self.backoff_max = settings.handler_backoff_max_seconds
         self._winding_down = False
+        #: Event type -> the subscriptions that take it (`_matching`), asked for every
+        #: event by the bus (`handles`) and again by the batch.
+        self._by_type: dict[str, list[Subscription[Any]]] = {}
 
     @property
     def module(self) -> str:
@@ -102,7 +108,7 @@ class Dispatcher:
         return frozenset(s.event.event_source() for s in self._subscriptions)
 
     def handles(self, type_: str) -> bool:
-        return any(s.event.matches(type_) for s in self._subscriptions)
+        return bool(self._matching(type_))
 
     def wind_down(self) -> None:
         self._winding_down = True
@@ -119,7 +125,12 @@ class Dispatcher:
         self._cut_short_if_winding_down(1)
 
     def _matching(self, type_: str) -> list[Subscription[Any]]:
-        return [s for s in self._subscriptions if s.event.matches(type_)]
+        matching = self._by_type.get(type_)
+        if matching is None:
+            if len(self._by_type) >= _TYPES_KEPT:  # a broker may carry any string as a type
+                self._by_type.clear()
+            matching = self._by_type[type_] = [s for s in self._subscriptions if s.event.matches(type_)]
+        return matching
 
     def backoff(self, attempt: int) -> float:
         return float(min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
@@ -152,7 +163,7 @@ class Dispatcher:
         effect committed.
         """
         if len(envelopes) == 1 and more is None:
-            EVENT_BATCH_SIZE.labels(self.module).observe(1)
+            labelled(EVENT_BATCH_SIZE, self.module).observe(1)
             self._cut_short_if_winding_down(1)
             await self.handle(envelopes[0])
             return
@@ -174,7 +185,7 @@ class Dispatcher:
         try:
             await self._settle_batch(items, apart, extend)
         finally:
-            EVENT_BATCH_SIZE.labels(self.module).observe(size)
+            labelled(EVENT_BATCH_SIZE, self.module).observe(size)
 
     def _sort_out(self, envelopes: Sequence[Envelope]) -> tuple[list[_Item], list[Envelope]]:
         """The events for the batch transaction, and those settled apart after it."""
@@ -328,8 +339,8 @@ class Dispatcher:
                 await session.execute(delete(inbox).where(inbox.c.event_id.in_(padded(ids))))
         committed = time.perf_counter()
         for item, started in handled:
-            HANDLER_LATENCY.labels(self.module, item.envelope.type).observe(committed - started)
-            EVENTS_HANDLED.labels(self.module, item.envelope.type).inc()
+            labelled(HANDLER_LATENCY, self.module, item.envelope.type).observe(committed - started)
+            labelled(EVENTS_HANDLED, self.module, item.envelope.type).inc()
         return failed, held
 
     async def _handle_alone(
@@ -393,8 +404,8 @@ class Dispatcher:
                 EVENTS_SKIPPED.labels(self.module, "duplicate").inc()
                 return
             await self._run_handlers(envelope, subscriptions, payloads)
-        HANDLER_LATENCY.labels(self.module, envelope.type).observe(time.perf_counter() - started)
-        EVENTS_HANDLED.labels(self.module, envelope.type).inc()
+        labelled(HANDLER_LATENCY, self.module, envelope.type).observe(time.perf_counter() - started)
+        labelled(EVENTS_HANDLED, self.module, envelope.type).inc()
 
     async def _run_handlers(
         self, envelope: Envelope, subscriptions: list[Subscription[Any]], payloads: list[Any]

@@ -46,14 +46,15 @@ from uuid import UUID
 
 import msgspec
 from opentelemetry import propagate, trace
-from sqlalchemy import Integer, Select, Text, Update, bindparam, delete, func, select, update
+from sqlalchemy import Integer, Select, Text, Update, all_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from cloudtaskhub.db.engines import OFF_THE_LOOP, queued_writes
 from cloudtaskhub.db.shapes import padded
 from cloudtaskhub.events.bus import Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.versions import DualPublishing
-from cloudtaskhub.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from cloudtaskhub.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, labelled
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -177,16 +178,32 @@ class Relay:
         async with self._lock:
             return await self._pump()
 
-    def _pending_query(self) -> Any:
+    def _exclusions(self) -> dict[str, Any]:
+        """The parameters of the pending-rows statements: rows in flight or deferred."""
+        low, high = self._deferred or (1, 0)  # an empty range excludes nothing
+        return {"inflight": list(self._inflight), "deferred_low": low, "deferred_high": high}
+
+    @functools.cached_property
+    def _claim_statement(self) -> Select[Any]:
+        """The next batch of pending rows on PostgreSQL, claimed (`_claim`).
+
+        Built once, with the rows in flight as one array parameter: built per pump with
+        them as an IN list, its construction and compilation (a new SQL text whenever
+        their count changed) were a tenth of the relay's work per event.
+        """
         outbox = self._module.tables.outbox
-        query: Any = (
-            select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(self._batch)
+        return self._claim(
+            select(outbox)
+            .where(
+                outbox.c.published_at.is_(None),
+                outbox.c.seq != all_(bindparam("inflight", type_=ARRAY(outbox.c.seq.type))),
+                ~outbox.c.seq.between(
+                    bindparam("deferred_low", type_=Integer), bindparam("deferred_high", type_=Integer)
+                ),
+            )
+            .order_by(outbox.c.seq)
+            .limit(self._batch)
         )
-        if self._inflight:
-            query = query.where(outbox.c.seq.not_in(padded(list(self._inflight))))
-        if self._deferred is not None:
-            query = query.where(~outbox.c.seq.between(*self._deferred))
-        return query
 
     async def _pending_sqlite(self) -> list[_OutboxRow]:
         """The next batch of pending rows on SQLite, once the writers queued on the
@@ -203,12 +220,8 @@ class Relay:
         changes and is compiled once.
         """
         await queued_writes(self._module.engine, within=RELAY_LINGER_SECONDS)
-        low, high = self._deferred or (1, 0)  # an empty range excludes nothing
-        parameters = {
-            "inflight": msgspec.json.encode(list(self._inflight)).decode(),
-            "deferred_low": low,
-            "deferred_high": high,
-        }
+        parameters = self._exclusions()
+        parameters["inflight"] = msgspec.json.encode(parameters["inflight"]).decode()
         rows = await self._module.uow.rows(self._pending_statement, parameters)
         return [_OutboxRow._make(row) for row in rows]
 
@@ -229,7 +242,7 @@ class Relay:
             .limit(self._batch)
         )
 
-    def _claim(self, query: Any) -> Any:
+    def _claim(self, query: Select[Any]) -> Select[Any]:
         """`query` on PostgreSQL: only once this relay holds the module's lead.
 
         The lock is an uncorrelated subquery, so PostgreSQL takes it once, before the
@@ -253,14 +266,13 @@ class Relay:
     async def _pump(self) -> bool:
         self._resume_deferred()
         if self._module.engine.dialect.name == "postgresql":
-            query = self._pending_query()
             async with self._module.uow.sessionmaker() as session, session.begin():
                 # One publisher per module: the advisory lock, held until this batch is
                 # handed over and marked (released by the commit or rollback), is taken by
                 # the claim itself (no rows without it: another replica leads, and this one
                 # stands by), one round trip instead of two. Row locks too: `outbox claim`
                 # tools and older replicas skip these rows.
-                rows = (await session.execute(self._claim(query))).all()
+                rows = (await session.execute(self._claim_statement, self._exclusions())).all()
                 if not rows:
                     return False
                 done, deferred = await self._hand_over(rows)
@@ -308,7 +320,7 @@ class Relay:
             elif error is None:
                 done.append(row.seq)
         for envelope in envelopes:
-            EVENTS_PUBLISHED.labels(self._module.name, envelope.type).inc()
+            labelled(EVENTS_PUBLISHED, self._module.name, envelope.type).inc()
         return done, deferred
 
     def _defer(self, seq: int, deferred: Deferred) -> None:
