@@ -67,6 +67,7 @@ from cloudtaskhub.heap import freeze_startup_heap
 from cloudtaskhub.module import HandlerContext, Module, Subscription
 from cloudtaskhub.runtime import Runtime
 from cloudtaskhub.settings import Settings, load_settings
+from cloudtaskhub.telemetry import configure_tracing
 from cloudtaskhub.testing import test_settings
 
 #: Producers committing concurrently in the throughput phase (like concurrent requests).
@@ -431,6 +432,8 @@ async def _start_runtime(
             **settings,
         ),
     )
+    # As the app does: the tracer provider production runs with (no exporter configured).
+    configure_tracing(config, "cloudtaskhub")
     runtime = Runtime(modules, config, environ={})
     await runtime.start(background=False)
     try:

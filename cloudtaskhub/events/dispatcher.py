@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
@@ -54,6 +55,7 @@ from cloudtaskhub.metrics import (
     labelled,
 )
 from cloudtaskhub.module import HandlerContext, Subscription
+from cloudtaskhub.telemetry._tracing import exporting, providing, untraced_child
 
 if TYPE_CHECKING:
     from cloudtaskhub.events.bus import Bus
@@ -410,19 +412,28 @@ class Dispatcher:
     async def _run_handlers(
         self, envelope: Envelope, subscriptions: list[Subscription[Any]], payloads: list[Any]
     ) -> None:
-        """The event's handlers in the active transaction, under its trace and correlation id."""
-        parent = propagate.extract(
-            {
-                k: v
-                for k, v in (("traceparent", envelope.traceparent), ("tracestate", envelope.tracestate))
-                if v
-            }
-        )
+        """The event's handlers in the active transaction, under its trace and correlation id.
+
+        A CONSUMER span while spans are exported; otherwise a non-recording child of the
+        event's trace context, so the handler's logs and the events it records still
+        carry the trace (`untraced_child`).
+        """
         token = correlation_id.set(envelope.correlationid or str(envelope.id))
         try:
+            if not exporting():
+                if providing():
+                    context = untraced_child(envelope.traceparent, envelope.tracestate)
+                else:  # OTEL_SDK_DISABLED: the API's no-op tracer would have passed the parent on
+                    context = propagate.extract(_carrier(envelope))
+                attached = otel_context.attach(context)
+                try:
+                    await self._call_handlers(envelope, subscriptions, payloads)
+                finally:
+                    otel_context.detach(attached)
+                return
             with tracer.start_as_current_span(
                 f"{envelope.type} process",
-                context=parent,
+                context=propagate.extract(_carrier(envelope)),
                 kind=trace.SpanKind.CONSUMER,
                 attributes={
                     "messaging.system": self._bus.kind,
@@ -432,11 +443,16 @@ class Dispatcher:
                     "cloudevents.event_type": envelope.type,
                 },
             ):
-                context = HandlerContext(envelope=envelope, module=self._runtime)
-                for subscription, payload in zip(subscriptions, payloads, strict=True):
-                    await subscription.handler(payload, context)
+                await self._call_handlers(envelope, subscriptions, payloads)
         finally:
             correlation_id.reset(token)
+
+    async def _call_handlers(
+        self, envelope: Envelope, subscriptions: list[Subscription[Any]], payloads: list[Any]
+    ) -> None:
+        context = HandlerContext(envelope=envelope, module=self._runtime)
+        for subscription, payload in zip(subscriptions, payloads, strict=True):
+            await subscription.handler(payload, context)
 
     async def _claim(self, session: AsyncSession, envelope: Envelope) -> bool:
         """Insert the inbox row; False when this consumer already handled the event."""
@@ -531,3 +547,12 @@ class Dispatcher:
                 .where(table.c.id == dead_letter_id)
                 .values(replayed_at=self._runtime.clock.now())
             )
+
+
+def _carrier(envelope: Envelope) -> dict[str, str]:
+    """The envelope's W3C trace context, as a propagator reads it."""
+    return {
+        name: value
+        for name, value in (("traceparent", envelope.traceparent), ("tracestate", envelope.tracestate))
+        if value
+    }

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import zlib
 from collections.abc import Sequence
@@ -55,6 +56,7 @@ from cloudtaskhub.events.bus import Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.versions import DualPublishing
 from cloudtaskhub.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, labelled
+from cloudtaskhub.telemetry._tracing import exporting
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -299,8 +301,10 @@ class Relay:
     async def _hand_over(self, rows: Sequence[Any]) -> tuple[list[int], bool]:
         """Publish `rows`; the seqs the bus settled at once (the rest settle later), and
         whether a consumer deferred some."""
-        spans = [self._producer_span(row) for row in rows]
-        envelopes = [self._envelope(row, span) for row, span in zip(rows, spans, strict=True)]
+        # A PRODUCER span per event while spans are exported; otherwise none (the SDK
+        # would make and drop one): the envelope carries the recording request's context.
+        spans = [self._producer_span(row) for row in rows] if exporting() else []
+        envelopes = [self._envelope(row, span) for row, span in itertools.zip_longest(rows, spans)]
         try:
             settled = await self._publish(envelopes)
         finally:
@@ -451,9 +455,10 @@ class Relay:
     async def status(self) -> OutboxStatus:
         return await outbox_status(self._module)
 
-    def _envelope(self, row: Any, span: trace.Span) -> Envelope:
+    def _envelope(self, row: Any, span: trace.Span | None) -> Envelope:
         carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        if span is not None:
+            propagate.inject(carrier, context=trace.set_span_in_context(span))
         return Envelope(
             id=row.id,
             source=self._module.name,

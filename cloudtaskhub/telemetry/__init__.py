@@ -16,7 +16,10 @@ The event bus carries the trace on its own: `Transaction.record` stores the
 current `traceparent` with the outbox row, the relay opens a PRODUCER span per
 event and puts its context in the envelope, the dispatcher opens a CONSUMER span
 per handler attempt from it — so one trace runs from a request to every handler,
-on either bus and across processes.
+on either bus and across processes. While no span is exported, neither opens one
+(the SDK would make and drop it, several times a consumer's other work per event):
+the envelope carries the request's context and a handler runs under a
+non-recording child of it (`untraced_child`), so logs and events keep the trace.
 """
 
 from cloudtaskhub.telemetry._database import instrument_engines

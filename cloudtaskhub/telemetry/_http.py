@@ -20,20 +20,18 @@ context, as they did when the SDK made (and dropped) a span per request.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Send
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from cloudtaskhub.context import correlation_id
 from cloudtaskhub.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS, HTTP_REQUESTS_IN_PROGRESS
-from cloudtaskhub.telemetry._tracing import exporting, providing
+from cloudtaskhub.telemetry._tracing import exporting, providing, untraced_child
 
 __all__ = ["SECURITY_HEADERS", "UNMATCHED_ROUTE", "RequestEdge"]
 
@@ -120,24 +118,7 @@ class _SpanNamer:
 
 def _untraced_context(traceparent: bytes | None) -> object:
     """Attach a non-recording span: ids for logs and events, nothing recorded or sent."""
-    trace_id = 0
-    trace_state = None
-    if traceparent is not None:
-        parent = trace.get_current_span(
-            propagate.extract({"traceparent": traceparent.decode("latin-1")})
-        ).get_span_context()
-        if parent.is_valid:
-            trace_id, trace_state = parent.trace_id, parent.trace_state
-    span = NonRecordingSpan(
-        SpanContext(
-            trace_id=trace_id or random.getrandbits(128),
-            span_id=random.getrandbits(64),
-            is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.DEFAULT),  # not sampled: nothing is exported
-            trace_state=trace_state,
-        )
-    )
-    return otel_context.attach(trace.set_span_in_context(span))
+    return otel_context.attach(untraced_child(None if traceparent is None else traceparent.decode("latin-1")))
 
 
 class RequestEdge:
