@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,7 +55,7 @@ from cloudtaskhub.metrics import (
     labelled,
 )
 from cloudtaskhub.module import HandlerContext, Subscription
-from cloudtaskhub.telemetry._tracing import exporting, providing, untraced_child
+from cloudtaskhub.telemetry._tracing import exporting, parent_context, providing, untraced_child
 
 if TYPE_CHECKING:
     from cloudtaskhub.events.bus import Bus
@@ -424,7 +424,7 @@ class Dispatcher:
                 if providing():
                     context = untraced_child(envelope.traceparent, envelope.tracestate)
                 else:  # OTEL_SDK_DISABLED: the API's no-op tracer would have passed the parent on
-                    context = propagate.extract(_carrier(envelope))
+                    context = parent_context(envelope.traceparent, envelope.tracestate)
                 attached = otel_context.attach(context)
                 try:
                     await self._call_handlers(envelope, subscriptions, payloads)
@@ -433,7 +433,7 @@ class Dispatcher:
                 return
             with tracer.start_as_current_span(
                 f"{envelope.type} process",
-                context=propagate.extract(_carrier(envelope)),
+                context=parent_context(envelope.traceparent, envelope.tracestate),
                 kind=trace.SpanKind.CONSUMER,
                 attributes={
                     "messaging.system": self._bus.kind,
@@ -547,12 +547,3 @@ class Dispatcher:
                 .where(table.c.id == dead_letter_id)
                 .values(replayed_at=self._runtime.clock.now())
             )
-
-
-def _carrier(envelope: Envelope) -> dict[str, str]:
-    """The envelope's W3C trace context, as a propagator reads it."""
-    return {
-        name: value
-        for name, value in (("traceparent", envelope.traceparent), ("tracestate", envelope.tracestate))
-        if value
-    }

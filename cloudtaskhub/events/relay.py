@@ -56,7 +56,7 @@ from cloudtaskhub.events.bus import Deferral, Deferred
 from cloudtaskhub.events.envelope import Envelope
 from cloudtaskhub.events.versions import DualPublishing
 from cloudtaskhub.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, labelled
-from cloudtaskhub.telemetry._tracing import exporting
+from cloudtaskhub.telemetry._tracing import exporting, parent_context
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -364,10 +364,9 @@ class Relay:
 
     def _producer_span(self, row: Any) -> trace.Span:
         """One producer span per event, child of the request that recorded it."""
-        carrier = {k: v for k, v in (("traceparent", row.traceparent), ("tracestate", row.tracestate)) if v}
         return tracer.start_span(
             f"{row.type} publish",
-            context=propagate.extract(carrier),
+            context=parent_context(row.traceparent, row.tracestate),
             kind=trace.SpanKind.PRODUCER,
             attributes={
                 "messaging.system": self._bus.kind,

@@ -48,6 +48,7 @@ __all__ = [
     "configure_tracing",
     "exporting",
     "flush_traces",
+    "parent_context",
     "providing",
     "service_name_for",
     "untraced_child",
@@ -237,6 +238,14 @@ def flush_traces(timeout_seconds: float = 10.0) -> bool:
     return True
 
 
+def parent_context(traceparent: str | None, tracestate: str | None) -> otel_context.Context:
+    """The W3C trace context carried with an event (outbox row, envelope), as a parent."""
+    carrier = {
+        name: value for name, value in (("traceparent", traceparent), ("tracestate", tracestate)) if value
+    }
+    return propagate.extract(carrier)
+
+
 def untraced_child(traceparent: str | None, tracestate: str | None = None) -> otel_context.Context:
     """A context whose span is a non-recording child of `traceparent` (a new trace without
     one): fresh ids for logs and for the events recorded under it, nothing recorded.
@@ -248,10 +257,7 @@ def untraced_child(traceparent: str | None, tracestate: str | None = None) -> ot
     trace_id = 0
     trace_state = None
     if traceparent:
-        carrier = {"traceparent": traceparent}
-        if tracestate:
-            carrier["tracestate"] = tracestate
-        parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+        parent = trace.get_current_span(parent_context(traceparent, tracestate)).get_span_context()
         if parent.is_valid:
             trace_id, trace_state = parent.trace_id, parent.trace_state
     span = NonRecordingSpan(
