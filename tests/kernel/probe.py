@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,10 +32,13 @@ class FailurePlan:
 
 
 failures = FailurePlan()
+#: The trace context each handler call ran under, in order.
+handled_under: list[SpanContext] = []
 
 
 async def remember_registration(event: UserRegistered, ctx: HandlerContext) -> None:
     failures.attempts += 1
+    handled_under.append(trace.get_current_span().get_span_context())
     if failures.remaining > 0:
         failures.remaining -= 1
         raise RuntimeError("probe told to fail")

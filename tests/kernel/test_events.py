@@ -9,7 +9,7 @@ from cloudtaskhub.testing import ModuleHarness
 from entrypoints.cli import main
 from modules.auth import module as auth
 from modules.auth.contracts import UserRegistered
-from tests.kernel.probe import failures, probe, seen_emails
+from tests.kernel.probe import failures, handled_under, probe, seen_emails
 
 REGISTRATION = {"email": "ada@example.com", "password": "correct horse battery", "display_name": "Ada"}
 
@@ -18,6 +18,7 @@ REGISTRATION = {"email": "ada@example.com", "password": "correct horse battery",
 def _reset_failures():  # type: ignore[no-untyped-def]
     failures.remaining = 0
     failures.attempts = 0
+    handled_under.clear()
 
 
 @pytest.fixture
@@ -33,6 +34,24 @@ async def test_user_registered_reaches_a_subscriber(harness):  # type: ignore[no
 
     assert event.display_name == "Ada"
     assert await seen_emails(harness.runtime.module("probe")) == {"ada@example.com": 1}
+
+
+async def test_without_an_exporter_the_handler_still_runs_in_the_callers_trace(harness):  # type: ignore[no-untyped-def]
+    # No OTLP endpoint here: no span is recorded, yet the trace the caller started reaches
+    # the event and its handler, under ids of the handler's own.
+    trace_id, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    await harness.post(
+        "/api/v1/auth/register", json=REGISTRATION, headers={"traceparent": f"00-{trace_id}-{caller_span}-01"}
+    )
+    await harness.expect(UserRegistered, where=lambda e: e.email == "ada@example.com")
+
+    [envelope] = [e for e in harness.bus.published if UserRegistered.matches(e.type)]
+    assert envelope.traceparent is not None
+    assert envelope.traceparent.split("-")[1] == trace_id
+    [context] = handled_under
+    assert format(context.trace_id, "032x") == trace_id
+    assert context.span_id not in (0, int(caller_span, 16))
+    assert not context.trace_flags.sampled
 
 
 async def test_rolled_back_transaction_emits_nothing(harness):  # type: ignore[no-untyped-def]
