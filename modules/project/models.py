@@ -85,6 +85,10 @@ class TaskModel(UUIDv7PrimaryKey, ProjectBase):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)
+    #: The labels in the client's order, as a JSON array, written with the task: the hot
+    #: reads take them from this one column instead of aggregating `project_task_labels`
+    #: per row (which holds the same labels one per row, for the `label=` filter).
+    labels_json: Mapped[str] = mapped_column(Text, server_default="[]")
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -18,15 +18,11 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
-    func,
     insert,
     select,
-    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.types import NullType
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.db import UnitOfWork, plain
@@ -166,7 +162,7 @@ def _view(task: TaskModel, labels: list[str]) -> TaskView:
     )
 
 
-#: The columns of a task row, in `TaskView` order (the labels follow, see `_labels_column`).
+#: The columns of a task row, in `TaskView` order; the labels follow as `labels_json`.
 _TASK_COLUMNS = (
     TaskModel.id,
     TaskModel.project_id,
@@ -180,6 +176,7 @@ _TASK_COLUMNS = (
     TaskModel.created_at,
     TaskModel.updated_at,
     TaskModel.version,
+    TaskModel.labels_json,
 )
 
 
@@ -188,39 +185,20 @@ def _task_columns(dialect: str) -> list[ColumnElement[Any]]:
     return [plain(column, dialect) for column in _TASK_COLUMNS]
 
 
-_LABEL_PAIRS = msgspec.json.Decoder(list[tuple[int, str]])
+_LABELS = msgspec.json.Decoder(list[str])
 
 
-def _labels_column(dialect: str) -> ColumnElement[Any]:
-    """A task's labels in client order, aggregated in the same statement as the task.
-
-    PostgreSQL: `array_agg(label ORDER BY position)`, a list straight from asyncpg
-    (typed as nothing, so no ARRAY result processor copies it row by row).
-    SQLite (3.40 has no ORDER BY inside an aggregate): `json_group_array` of
-    `[position, label]` pairs, put in order by `_labels_of_row`.
-    """
-    if dialect == "postgresql":
-        aggregated = func.array_agg(aggregate_order_by(TaskLabelModel.label, TaskLabelModel.position))
-    else:
-        aggregated = func.json_group_array(func.json_array(TaskLabelModel.position, TaskLabelModel.label))
-    labels = select(aggregated).where(TaskLabelModel.task_id == TaskModel.id).correlate(TaskModel)
-    return type_coerce(labels.scalar_subquery(), NullType()).label("labels")
-
-
-def _labels_of_row(value: Any) -> list[str]:
-    if value is None:  # array_agg of no rows
-        return []
-    if isinstance(value, str):
-        return [label for _, label in sorted(_LABEL_PAIRS.decode(value))]
-    return list(value)
+def _labels_json(labels: list[str]) -> str:
+    return msgspec.json.encode(labels).decode()
 
 
 _TASK_VIEWS = list[TaskView]
 
 
 def _row_views(rows: Sequence[Sequence[Any]]) -> list[TaskView]:
-    """Views of rows of `_task_columns` + labels, converted by msgspec in one call."""
-    return msgspec.convert([(*row[:12], _labels_of_row(row[12])) for row in rows], _TASK_VIEWS)
+    """Views of rows of `_task_columns`, converted by msgspec in one call."""
+    decode = _LABELS.decode
+    return msgspec.convert([(*row[:12], decode(row[12])) for row in rows], _TASK_VIEWS)
 
 
 def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:
@@ -295,6 +273,7 @@ class TaskService:
                     "created_at": now,
                     "updated_at": now,
                     "version": task.version,
+                    "labels_json": _labels_json(labels),
                 },
             )
             if labels:
@@ -364,17 +343,8 @@ class TaskService:
         self, tx: Any, caller: UUID, task_id: UUID, changes: TaskChanges, expected_version: int | None
     ) -> TaskView:
         session: AsyncSession = tx.session
-        # The task (if the caller is a member) and its labels in one statement.
-        row = (
-            await session.execute(
-                select(TaskModel, _labels_column(self._uow.dialect))
-                .join(MemberModel, MemberModel.project_id == TaskModel.project_id)
-                .where(TaskModel.id == task_id, MemberModel.user_id == caller)
-            )
-        ).one_or_none()
-        if row is None:
-            raise TaskNotFound()
-        task, labels = row[0], _labels_of_row(row[1])
+        task = await _load_task(session, task_id, caller)
+        labels = _LABELS.decode(task.labels_json)
         if expected_version is not None and expected_version != task.version:
             raise StaleTask(current=task.version)
         events: list[Event] = []
@@ -382,59 +352,63 @@ class TaskService:
         old_status = task.status
         now = self._clock.now()
 
-        if changes.title is not UNSET and changes.title.strip() != task.title:
-            task.title, changed = changes.title.strip(), True
-        if changes.description is not UNSET and changes.description != task.description:
-            task.description, changed = changes.description, True
-        if changes.priority is not UNSET and changes.priority != task.priority:
-            task.priority, task.priority_rank = changes.priority, PRIORITY_RANK[changes.priority]
-            changed = True
-        if changes.due_date is not UNSET and changes.due_date != task.due_date:
-            task.due_date, changed = changes.due_date, True
-        if changes.assignee_id is not UNSET and changes.assignee_id != task.assignee_id:
-            if changes.assignee_id is not None:
-                if not await _is_member(session, task.project_id, changes.assignee_id):
-                    raise AssigneeNotMember()
+        # One flush, so one UPDATE and one version: the lookups below need none of the
+        # task's pending changes, and each autoflush before them would bump the version.
+        with session.no_autoflush:
+            if changes.title is not UNSET and changes.title.strip() != task.title:
+                task.title, changed = changes.title.strip(), True
+            if changes.description is not UNSET and changes.description != task.description:
+                task.description, changed = changes.description, True
+            if changes.priority is not UNSET and changes.priority != task.priority:
+                task.priority, task.priority_rank = changes.priority, PRIORITY_RANK[changes.priority]
+                changed = True
+            if changes.due_date is not UNSET and changes.due_date != task.due_date:
+                task.due_date, changed = changes.due_date, True
+            if changes.assignee_id is not UNSET and changes.assignee_id != task.assignee_id:
+                if changes.assignee_id is not None:
+                    if not await _is_member(session, task.project_id, changes.assignee_id):
+                        raise AssigneeNotMember()
+                    events.append(
+                        TaskAssigned(
+                            task_id=task.id,
+                            project_id=task.project_id,
+                            assignee_id=changes.assignee_id,
+                            assigned_by=caller,
+                        )
+                    )
+                elif task.assignee_id is not None:
+                    events.append(
+                        TaskUnassigned(
+                            task_id=task.id,
+                            project_id=task.project_id,
+                            previous_assignee_id=task.assignee_id,
+                            unassigned_by=caller,
+                        )
+                    )
+                task.assignee_id, changed = changes.assignee_id, True
+            if changes.status is not UNSET and changes.status != task.status:
+                task.status, changed = changes.status, True
+                owner_id = await session.scalar(
+                    select(ProjectModel.owner_id).where(ProjectModel.id == task.project_id)
+                )
                 events.append(
-                    TaskAssigned(
+                    TaskStatusChanged(
                         task_id=task.id,
                         project_id=task.project_id,
-                        assignee_id=changes.assignee_id,
-                        assigned_by=caller,
+                        old=old_status,
+                        new=changes.status,
+                        changed_by=caller,
+                        creator_id=task.creator_id,
+                        owner_id=owner_id,
+                        changed_at=now,
                     )
                 )
-            elif task.assignee_id is not None:
-                events.append(
-                    TaskUnassigned(
-                        task_id=task.id,
-                        project_id=task.project_id,
-                        previous_assignee_id=task.assignee_id,
-                        unassigned_by=caller,
-                    )
-                )
-            task.assignee_id, changed = changes.assignee_id, True
-        if changes.status is not UNSET and changes.status != task.status:
-            task.status, changed = changes.status, True
-            owner_id = await session.scalar(
-                select(ProjectModel.owner_id).where(ProjectModel.id == task.project_id)
-            )
-            events.append(
-                TaskStatusChanged(
-                    task_id=task.id,
-                    project_id=task.project_id,
-                    old=old_status,
-                    new=changes.status,
-                    changed_by=caller,
-                    creator_id=task.creator_id,
-                    owner_id=owner_id,
-                    changed_at=now,
-                )
-            )
-        if changes.labels is not UNSET and _unique(changes.labels) != labels:
-            labels = _unique(changes.labels)
-            await session.execute(delete(TaskLabelModel).where(TaskLabelModel.task_id == task.id))
-            session.add_all(_label_rows(task.id, labels))
-            changed = True
+            if changes.labels is not UNSET and _unique(changes.labels) != labels:
+                labels = _unique(changes.labels)
+                await session.execute(delete(TaskLabelModel).where(TaskLabelModel.task_id == task.id))
+                session.add_all(_label_rows(task.id, labels))
+                task.labels_json = _labels_json(labels)
+                changed = True
 
         if changed:
             task.updated_at = now
@@ -516,7 +490,7 @@ _MEMBERSHIP = select(_MEMBERS.c.role).where(
 def _get_statement(dialect: str) -> Select[Any]:
     """One task with its labels, joined to the caller's membership (built once per dialect)."""
     return (
-        select(*_task_columns(dialect), _labels_column(dialect))
+        select(*_task_columns(dialect))
         .join(MemberModel, MemberModel.project_id == TaskModel.project_id)
         .where(TaskModel.id == bindparam("task_id"), MemberModel.user_id == bindparam("caller"))
     )
@@ -539,7 +513,7 @@ def _list_statement(
     (a NULL due date continues differently).
     """
     ordering = _ORDERINGS[sort][0]
-    query = select(*_task_columns(dialect), _labels_column(dialect)).where(
+    query = select(*_task_columns(dialect)).where(
         TaskModel.project_id == bindparam("project_id"),
         exists().where(
             MemberModel.project_id == bindparam("project_id"), MemberModel.user_id == bindparam("caller")

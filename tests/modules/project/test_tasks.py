@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.modules.project.factories import API, add_member, create_task
 
 
@@ -71,6 +73,31 @@ async def test_changing_a_task_bumps_its_version(harness, alice, apollo):  # typ
         ["a"],
     )
     assert (body["version"], response.headers["ETag"]) == (2, '"2"')
+
+
+async def test_a_change_of_every_field_at_a_later_moment_is_one_version(harness, alice, bob, apollo):  # type: ignore[no-untyped-def]
+    await add_member(harness, alice, apollo, bob)
+    task = await create_task(harness, alice, apollo)
+    harness.clock.advance(timedelta(minutes=1))
+
+    response = await harness.patch(
+        f"{API}/tasks/{task['id']}",
+        json={
+            "title": "Renamed",
+            "assignee_id": str(bob.id),
+            "status": "done",
+            "priority": "low",
+            "labels": ["b", "a"],
+        },
+        headers={"If-Match": '"1"'},
+        user=alice,
+    )
+    fetched = await harness.get(f"{API}/tasks/{task['id']}", user=alice)
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["version"], response.headers["ETag"]) == (2, '"2"')
+    assert (fetched.json()["version"], fetched.json()["labels"]) == (2, ["b", "a"])
+    assert fetched.json()["updated_at"] > task["updated_at"]
 
 
 async def test_changing_a_task_with_a_stale_version_answers_412(harness, alice, apollo):  # type: ignore[no-untyped-def]
