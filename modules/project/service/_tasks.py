@@ -162,7 +162,7 @@ def _view(task: TaskModel, labels: list[str]) -> TaskView:
     )
 
 
-#: The columns of a task row, in `TaskView` order; the labels follow as `labels_json`.
+#: The columns of a task row, in `TaskView` order (the labels as `labels_json`).
 _TASK_COLUMNS = (
     TaskModel.id,
     TaskModel.project_id,
@@ -172,11 +172,11 @@ _TASK_COLUMNS = (
     TaskModel.priority,
     TaskModel.assignee_id,
     TaskModel.due_date,
+    TaskModel.labels_json,
     TaskModel.creator_id,
     TaskModel.created_at,
     TaskModel.updated_at,
     TaskModel.version,
-    TaskModel.labels_json,
 )
 
 
@@ -198,7 +198,7 @@ _TASK_VIEWS = list[TaskView]
 def _row_views(rows: Sequence[Sequence[Any]]) -> list[TaskView]:
     """Views of rows of `_task_columns`, converted by msgspec in one call."""
     decode = _LABELS.decode
-    return msgspec.convert([(*row[:12], decode(row[12])) for row in rows], _TASK_VIEWS)
+    return msgspec.convert([(*row[:8], decode(row[8]), *row[9:]) for row in rows], _TASK_VIEWS)
 
 
 def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:

@@ -3,7 +3,8 @@
 `ProjectView` and `TaskView` are array-like msgspec structs: a hot read builds them
 from its rows with one `msgspec.convert`, which turns the driver's values (bytes or
 text for UUIDs, text for SQLite's timestamps, see `cloudtaskhub.db.rows`) into the
-fields' types in C. Their field order is the order of the columns those reads select.
+fields' types in C. Their field order is the order of the columns those reads select;
+`TaskView`'s is also the API's `Task`'s, which is built from it positionally.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ class TaskView(msgspec.Struct, frozen=True, array_like=True):
     priority: str
     assignee_id: UUID | None
     due_date: date | None
+    #: Selected as `labels_json`, decoded before the conversion.
+    labels: list[str]
     creator_id: UUID
     created_at: datetime
     updated_at: datetime
     version: int
-    #: Last: the hot reads select it after the task's columns.
-    labels: list[str]
 
 
 @dataclass(frozen=True)
