@@ -20,8 +20,8 @@ context, as they did when the SDK made (and dropped) a span per request.
 from __future__ import annotations
 
 import logging
+import random
 import time
-import uuid
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Send
@@ -142,7 +142,9 @@ class RequestEdge:
             elif name == b"traceparent":
                 traceparent = value
         if not 0 < len(request_id) <= 100:
-            request_id = uuid.uuid4().hex
+            # 128 random bits as 32 hex digits, like a uuid4's hex without its os.urandom
+            # call (5 µs here, against 0.6): an id to correlate by, not a secret.
+            request_id = f"{random.getrandbits(128):032x}"
         request_id_header = (b"x-request-id", request_id.encode("latin-1"))
         token = correlation_id.set(request_id)
         observed = not _unobserved(scope["path"])
