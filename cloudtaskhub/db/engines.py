@@ -25,7 +25,7 @@ from sqlalchemy.util import await_only
 
 from cloudtaskhub.db.loop_reader import LoopReader, loop_reader_for
 from cloudtaskhub.db.one_hop import BUSY_TIMEOUT_MS, OneHopAiosqlite, OneHopConnection
-from cloudtaskhub.db.pg_reader import PgReader, pg_reader_for
+from cloudtaskhub.db.pg_reader import LAST_USED, PING_AFTER_IDLE_SECONDS, PgReader, pg_reader_for
 
 __all__ = [
     "OFF_THE_LOOP",
@@ -173,8 +173,6 @@ def _begin(connection: Any, begin: str, *, on_loop: bool = False) -> None:
         connection.exec_driver_sql(begin)
 
 
-#: A pooled PostgreSQL connection idle longer than this is pinged before it is used.
-PING_AFTER_IDLE_SECONDS = 2.0
 _IDLE_SINCE = "cloudtaskhub_idle_since"
 
 
@@ -196,7 +194,8 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine.pool, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
         if record is not None:
-            record.info[_IDLE_SINCE] = time.monotonic()
+            # Idle since its last statement: a connection the reader kept may have sat unused.
+            record.info[_IDLE_SINCE] = record.info.pop(LAST_USED, None) or time.monotonic()
 
     @event.listens_for(sync_engine.pool, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -244,7 +243,8 @@ class Databases:
     def pg_reader(self, url: str) -> PgReader | None:
         """Reads on the asyncpg connections of the URL's pool (see `pg_reader`); None but on PostgreSQL."""
         if url not in self._pg_readers:
-            self._pg_readers[url] = pg_reader_for(url, self.engine(url))
+            # Half the pool (2 * db_pool_size) may wait in the reader; writers have the rest.
+            self._pg_readers[url] = pg_reader_for(url, self.engine(url), keep=max(1, self._pool_size))
         return self._pg_readers[url]
 
     def _create(self, url: str) -> AsyncEngine:
@@ -321,6 +321,9 @@ class Databases:
                     await held.enter_async_context(engine.connect())
 
     async def dispose(self) -> None:
+        for pg_reader in self._pg_readers.values():
+            if pg_reader is not None:
+                await pg_reader.release()
         for engine in self._engines.values():
             await engine.dispose()
         for reader in self._loop_readers.values():

@@ -83,9 +83,9 @@ async def test_the_hot_reads_run_on_the_asyncpg_connection_not_through_sqlalchem
     fetched: list[str] = []
     fetch = reader._fetch
 
-    def counting(sql: str, values: list[Any]) -> Any:
+    async def counting(sql: str, values: list[Any]) -> Any:
         fetched.append(sql)
-        return fetch(sql, values)
+        return await fetch(sql, values)
 
     reader._fetch = counting  # type: ignore[method-assign]
     through_sqlalchemy: list[str] = []
@@ -123,9 +123,9 @@ async def test_a_terminated_backend_answers_503_at_most_once_never_500(
     failures: list[BaseException] = []
     fetch = reader._fetch
 
-    def recording(sql: str, values: list[Any]) -> Any:
+    async def recording(sql: str, values: list[Any]) -> Any:
         try:
-            return fetch(sql, values)
+            return await fetch(sql, values)
         except BaseException as error:
             failures.append(error)
             raise
@@ -184,5 +184,84 @@ async def test_a_connection_that_cannot_be_opened_fails_as_sqlalchemy_wraps_it(p
         assert reader is not None
         with pytest.raises(DBAPIError):  # what `Engine.connect` raises, so problem+json maps it as before
             await reader.rows(select(bindparam("n", type_=Integer)), {"n": 1})
+    finally:
+        await databases.dispose()
+
+
+async def test_reads_keep_their_connections_and_give_them_back_to_the_pool_when_asked(postgres: str) -> None:
+    databases = Databases(pool_size=2)
+    try:
+        reader = databases.pg_reader(postgres)
+        assert reader is not None
+        pool = databases.engine(postgres).sync_engine.pool
+        checkouts: list[object] = []
+        event.listen(pool, "checkout", lambda *_: checkouts.append(1))
+        statement = select(bindparam("n", type_=Integer) + 1)
+
+        for n in range(20):
+            assert [tuple(r) for r in await reader.rows(statement, {"n": n})] == [(n + 1,)]
+        assert (len(checkouts), pool.checkedout()) == (1, 1)  # one connection, kept between reads
+
+        # More reads at once than it keeps (2): the rest check out and go back at once.
+        results = await asyncio.gather(*(reader.rows(statement, {"n": n}) for n in range(8)))
+        assert [tuple(rows[0]) for rows in results] == [(n + 1,) for n in range(8)]
+        assert pool.checkedout() == 2
+
+        await reader.release()
+        assert pool.checkedout() == 0
+    finally:
+        await databases.dispose()
+
+
+async def test_a_kept_connection_left_idle_is_pinged_by_the_pool_before_its_next_read(
+    postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloudtaskhub.db import engines, pg_reader
+
+    monkeypatch.setattr(pg_reader, "PING_AFTER_IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.2)
+    databases = Databases(pool_size=1)
+    try:
+        reader = databases.pg_reader(postgres)
+        assert reader is not None
+        pool = databases.engine(postgres).sync_engine.pool
+        pings: list[object] = []
+        dialect = databases.engine(postgres).sync_engine.dialect
+        do_ping = dialect.do_ping
+        monkeypatch.setattr(dialect, "do_ping", lambda connection: pings.append(1) or do_ping(connection))
+        statement = select(bindparam("n", type_=Integer) + 1)
+        await reader.rows(statement, {"n": 1})
+        await reader.rows(statement, {"n": 2})
+        assert pings == []  # used a moment ago: no round trip
+
+        await asyncio.sleep(0.3)
+        assert await terminate_other_backends(postgres) == 1  # the kept connection, idle meanwhile
+        # Idle past the bound: back to the pool, whose check-out pings it, finds it dead
+        # and opens another — the read works, no error reaches the caller.
+        assert [tuple(r) for r in await reader.rows(statement, {"n": 3})] == [(4,)]
+        assert pings
+        assert pool.checkedout() == 1
+    finally:
+        await databases.dispose()
+
+
+async def test_a_disconnect_met_by_another_statement_sends_the_kept_connections_back(postgres: str) -> None:
+    databases = Databases(pool_size=1)
+    try:
+        reader = databases.pg_reader(postgres)
+        assert reader is not None
+        engine = databases.engine(postgres)
+        statement = select(bindparam("n", type_=Integer) + 1)
+        async with engine.connect() as connection:  # a second pooled connection, for the statement
+            await connection.exec_driver_sql("SELECT 1")
+            await reader.rows(statement, {"n": 1})  # kept
+            assert await terminate_other_backends(postgres) == 2
+            with pytest.raises(DBAPIError) as failure:
+                await connection.exec_driver_sql("SELECT 1")
+            assert failure.value.connection_invalidated
+
+        # The reader never met the dead connection it kept: the engine's disconnect sent it
+        # back, and the pool replaced it (older than the disconnect) at the check-out.
+        assert [tuple(r) for r in await reader.rows(statement, {"n": 2})] == [(3,)]
     finally:
         await databases.dispose()
