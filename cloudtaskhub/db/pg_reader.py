@@ -16,8 +16,8 @@ the pool as the owner of connections, and drops the rest:
 - **The pool's connections, kept between reads.** A read takes a connection the
   reader checked out of the engine's own pool and kept, and keeps it again after
   (at most `keep` of them, the most recently used first). Checking a connection
-  out and in for every read cost ~130 µs of a ~350 µs read here, more than
-  asyncpg's own work (`bench/optimizations.json`, "pg-reader-keeps-connections").
+  out and in for every read, in a greenlet, cost a third of a read's CPU here:
+  0.32 ms per read of the task page, 0.20 kept (`bench/pg_reads.py`).
   What the pool does at check-out still happens, at the reader's check-outs:
   - a kept connection unused for `PING_AFTER_IDLE_SECONDS` goes back to the pool,
     which pings it at its next check-out (`engines._ping_when_idle`);
