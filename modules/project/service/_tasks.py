@@ -12,17 +12,25 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, UnsetType
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Integer,
     Select,
+    Text,
     bindparam,
+    cast,
     delete,
     exists,
+    func,
     insert,
+    literal_column,
     select,
+    type_coerce,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.types import NullType
 
 from cloudtaskhub.clock import Clock, new_id
 from cloudtaskhub.db import UnitOfWork, plain
@@ -193,12 +201,46 @@ def _labels_json(labels: list[str]) -> str:
 
 
 _TASK_VIEWS = list[TaskView]
+_PAGE = msgspec.json.Decoder(_TASK_VIEWS)
 
 
 def _row_views(rows: Sequence[Sequence[Any]]) -> list[TaskView]:
     """Views of rows of `_task_columns`, converted by msgspec in one call."""
     decode = _LABELS.decode
     return msgspec.convert([(*row[:8], decode(row[8]), *row[9:]) for row in rows], _TASK_VIEWS)
+
+
+def _page_views(rows: Sequence[Sequence[Any]]) -> list[TaskView]:
+    """Views of the one row of `_json_page`: a JSON array of task arrays, or NULL for none."""
+    page = rows[0][0] if rows else None
+    return [] if page is None else _PAGE.decode(page)
+
+
+def _json_page(page: Select[Any], ordering: Ordering) -> Select[Any]:
+    """PostgreSQL: `page`'s rows as one JSON text, `[[id, project_id, ...], ...]` in `TaskView` order.
+
+    asyncpg then decodes one text value instead of 13 typed columns per row, and msgspec
+    decodes the page into views in one C call (0.28 against 0.33-0.41 ms of client CPU for a
+    20-task page, `bench/optimizations.json`): the server builds the JSON. Timestamps are
+    written in UTC with a `Z` whatever the session's time zone; labels go in as JSON.
+    """
+    numbered = page.add_columns(func.row_number().over(order_by=ordering.order_by()).label("ord"))
+    rows = numbered.subquery("page")
+    values = [
+        _utc_text(rows.c[name])
+        if name in ("created_at", "updated_at")
+        else cast(rows.c[name], JSON)
+        if name == "labels_json"
+        else rows.c[name]
+        for name in (column.key for column in _TASK_COLUMNS)
+    ]
+    aggregated = func.json_agg(aggregate_order_by(func.json_build_array(*values), rows.c.ord))
+    return select(type_coerce(cast(aggregated, Text), NullType()))
+
+
+def _utc_text(column: Any) -> ColumnElement[Any]:
+    utc = func.timezone(literal_column("'UTC'"), column)
+    return func.to_char(utc, literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''))
 
 
 def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:
@@ -469,12 +511,13 @@ class TaskService:
         )
         # A title search scans the project's tasks: its cost is not bounded by the page.
         rows = await self._uow.rows(statement, parameters, short=not where.q)
-        # No row: no task, or no member. Only then is the membership asked on its own.
-        if not rows and not await self._uow.rows(_MEMBERSHIP, {"project_id": project_id, "caller": caller}):
+        views = _page_views(rows) if self._uow.dialect == "postgresql" else _row_views(rows)
+        # No task: none there, or no member. Only then is the membership asked on its own.
+        if not views and not await self._uow.rows(_MEMBERSHIP, {"project_id": project_id, "caller": caller}):
             raise ProjectNotFound()
-        items = _row_views(rows[:limit])
+        items = views[:limit]
         cursor = None
-        if len(rows) > limit:
+        if len(views) > limit:
             cursor = [ordering.name, encode_key(items[-1]), str(items[-1].id)]
         return PageOf(items, cursor)
 
@@ -534,7 +577,8 @@ def _list_statement(
     if after_null_key is not None:
         key = None if after_null_key else bindparam("after_key", type_=ordering.key.type)
         query = query.where(ordering.after(key, bindparam("after_id", type_=TaskModel.id.type)))
-    return query.order_by(*ordering.order_by()).limit(bindparam("limit", type_=Integer))
+    page = query.order_by(*ordering.order_by()).limit(bindparam("limit", type_=Integer))
+    return _json_page(page, ordering) if dialect == "postgresql" else page
 
 
 def provide_task_service(module: ModuleRuntime) -> TaskService:

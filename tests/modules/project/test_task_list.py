@@ -123,3 +123,31 @@ async def test_paging_while_tasks_are_inserted_returns_each_original_task_once(h
 
     assert len(seen) == len(set(seen)), "a task was returned twice"
     assert original <= set(seen), "a task that existed at the start was skipped"
+
+
+async def test_a_task_in_the_list_reads_exactly_as_the_task_itself(harness, alice, bob, apollo):  # type: ignore[no-untyped-def]
+    await add_member(harness, alice, apollo, bob)
+    plain = await create_task(harness, alice, apollo, title="Plain")
+    harness.clock.advance(timedelta(seconds=1, microseconds=7))
+    rich = await create_task(
+        harness,
+        alice,
+        apollo,
+        title='Quote " backslash \\ tab\tété 東京 😀',
+        description="line one\nline two",
+        priority="urgent",
+        due_date="2027-02-28",
+        assignee_id=str(bob.id),
+        labels=["zéro", 'a "b"', "c\\d"],
+    )
+    harness.clock.advance(timedelta(minutes=3))
+    changed = await harness.patch(f"{API}/tasks/{plain['id']}", json={"status": "in_progress"}, user=alice)
+    assert changed.status_code == 200, changed.text
+
+    listed = await harness.get(f"{API}/projects/{apollo['id']}/tasks", user=bob)
+    one_by_one = [(await harness.get(f"{API}/tasks/{t['id']}", user=bob)).json() for t in (plain, rich)]
+
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["items"] == one_by_one
+    assert one_by_one[1]["title"] == 'Quote " backslash \\ tab\tété 東京 😀'
+    assert one_by_one[1]["labels"] == ["zéro", 'a "b"', "c\\d"]
