@@ -7,6 +7,10 @@ Create Date: 2026-12-01 21:30:00.000000
 The task list, one task and a task's update read the labels from this column instead of
 aggregating `project_task_labels` per task. Tasks that exist already get theirs from
 those rows, in their `position` order, a bounded chunk of updates at a time.
+
+An image from before this revision writes labels to `project_task_labels` only: after a
+rollback to one and a roll forward again, the tasks it wrote need this backfill again
+(README, "Deployment").
 """
 
 from __future__ import annotations
