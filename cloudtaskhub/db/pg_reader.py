@@ -194,9 +194,6 @@ class PgReader:
             # outside a greenlet, SQLAlchemy terminates it at once.
             fairy.invalidate(error)
             raise error
-        adapted: Any = fairy.dbapi_connection
-        if adapted._connection.is_closed():
-            self._generation += 1  # the server or the network dropped it: maybe all of them
         await greenlet_spawn(self._translate, fairy, error, sql, values)
         raise error  # not reached: `_translate` always raises
 
@@ -205,6 +202,8 @@ class PgReader:
     ) -> NoReturn:
         adapted: Any = fairy.dbapi_connection
         gone = bool(adapted._connection.is_closed())
+        if gone:
+            self._generation += 1  # the server or the network dropped it: maybe all of them
         try:
             adapted._handle_exception(error)  # raises the adapter's DB-API error (or `error`)
         except self._error as translated:
