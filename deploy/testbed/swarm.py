@@ -972,6 +972,8 @@ def secrets_and_targets() -> str:
         ).split()
     }
 
+    seen: list[str] = ["no answer from Prometheus yet"]
+
     def targets_up() -> dict[str, int] | None:
         raw = docker(
             "exec",
@@ -988,13 +990,22 @@ def secrets_and_targets() -> str:
         }
         tasks = sum(len(containers(s)) for s in split)
         if len(up) != tasks or not set(up) <= ips:
+            # What a failure reports: every target as Prometheus sees it, against the tasks.
+            seen[0] = f"{tasks} app tasks at {sorted(ips)}; targets: " + "; ".join(
+                f"{t['labels']['service']} {t['labels']['instance']} {t['health']}"
+                + (f" ({t['lastError']})" if t.get("lastError") else "")
+                for t in active
+            )
             return None
         counts: dict[str, int] = {}
         for service in up.values():
             counts[service] = counts.get(service, 0) + 1
         return counts
 
-    counts = eventually(targets_up, "Prometheus to scrape every app task as up", timeout=90)
+    try:
+        counts = eventually(targets_up, "Prometheus to scrape every app task as up", timeout=90)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last seen: {seen[0]}") from error
     jaeger = containers("jaeger")
     services_traced = ""
     if jaeger:
