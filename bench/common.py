@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,35 @@ def pin_all_threads(pid: int, cpus: set[int]) -> None:
             check=False,
             capture_output=True,
         )
+
+
+@contextlib.contextmanager
+def database_backends_on_load_cpu(*urls: str | None) -> Iterator[None]:
+    """While inside, the PostgreSQL backends of these databases run on the load CPUs.
+
+    The database is another machine's work in production; here the kernel would wake a
+    backend on the measured process's core (`bench/pin_backends.py` says what that cost).
+    """
+    names = [url.rsplit("/", 1)[1].split("?", 1)[0] for url in urls if url]
+    if not names or (os.cpu_count() or 1) < 2:
+        yield
+        return
+    cpus = ",".join(map(str, sorted(LOAD_CPUS)))
+    pinner = subprocess.Popen(
+        [sys.executable, "-m", "bench.pin_backends", "--cpus", cpus, *names], cwd=ROOT, stdin=subprocess.PIPE
+    )
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(pinner.pid, LOAD_CPUS)
+    try:
+        yield
+    finally:
+        assert pinner.stdin is not None
+        pinner.stdin.close()
+        try:
+            pinner.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pinner.kill()
+            pinner.wait()
 
 
 def free_port() -> int:
@@ -76,6 +105,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "server_cpus": sorted(SERVER_CPUS),
         "load_cpus": sorted(LOAD_CPUS),
+        # bench/pin_backends.py: PostgreSQL's backends beside the load generator and broker.
+        "postgres_backend_cpus": sorted(LOAD_CPUS),
     }
 
 

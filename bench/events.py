@@ -61,7 +61,14 @@ import msgspec
 from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bench.common import LOAD_CPUS, figure, not_measured, percentile, pin_all_threads
+from bench.common import (
+    LOAD_CPUS,
+    database_backends_on_load_cpu,
+    figure,
+    not_measured,
+    percentile,
+    pin_all_threads,
+)
 from cloudtaskhub.events.contract import Event, event_type
 from cloudtaskhub.heap import freeze_startup_heap
 from cloudtaskhub.module import HandlerContext, Module, Subscription
@@ -1044,6 +1051,20 @@ async def run(
     pg_url: str,
     drain: int = 0,
     buses: tuple[str, ...] = BUSES,
+) -> dict[str, Any]:
+    on_postgres = {"memory_postgres", "kafka_postgres"} & set(buses)
+    with database_backends_on_load_cpu(pg_url if on_postgres else None):
+        return await _run(workdir, log_dir, seconds, burst_count, pg_url, drain, buses)
+
+
+async def _run(
+    workdir: Path,
+    log_dir: Path,
+    seconds: float,
+    burst_count: int,
+    pg_url: str,
+    drain: int,
+    buses: tuple[str, ...],
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     if "memory_sqlite" in buses:

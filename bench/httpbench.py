@@ -1,5 +1,7 @@
 """HTTP: our list endpoint and task creation against the bare Litestar floor and
-the FastAPI toy, all served by one uvicorn worker on the server CPU."""
+the FastAPI toy, all served by one uvicorn worker on the server CPU. On PostgreSQL the
+database's backends run on the load CPU (`bench/pin_backends.py`): the database is another
+machine's work, not a share of the server's core."""
 
 from __future__ import annotations
 
@@ -11,7 +13,16 @@ from typing import Any
 
 import httpx
 
-from bench.common import Server, cloudtaskhub_server, figure, free_port, not_measured, peer_server, rss_mib
+from bench.common import (
+    Server,
+    cloudtaskhub_server,
+    database_backends_on_load_cpu,
+    figure,
+    free_port,
+    not_measured,
+    peer_server,
+    rss_mib,
+)
 from bench.load import LoadResult, NoCompletedRequests, wrk
 from bench.scenario import Dataset, create_dataset, list_path
 
@@ -292,25 +303,28 @@ def _postgres(workdir: Path, logs: Path, pg_url: str, load: Any, files: dict[str
     environment = aio_environment(workdir / "aio-pg") | {"CTH_DATABASE_URL": url}
     server = cloudtaskhub_server("all-in-one-pg", free_port(), logs, environment)
     try:
-        server.wait_ready("/health/ready")
-        dataset = create_dataset(server.url, tag="bench-pg")
-        auth = [dataset.owner.header_line]
-        pid = server.process.pid
-        load("pg list", server.url + list_path(dataset), headers=auth, pid=pid)
-        load("pg get", f"{server.url}/api/v1/tasks/{dataset.task_id}", headers=auth, pid=pid)
-        load("pg dashboard", f"{server.url}/api/v1/dashboard", headers=auth, pid=pid)
-        load(
-            "pg post",
-            f"{server.url}/api/v1/projects/{dataset.write_project}/tasks",
-            "post_task.lua",
-            headers=auth,
-            pid=pid,
-        )
-        server.stop()
-        floor_files = {**files, "BENCH_FLOOR_PG_URL": url.replace("postgresql+asyncpg", "postgresql")}
-        server = peer_server("durable_floor_pg", "durable_floor_pg", free_port(), logs, floor_files)
-        server.wait_ready("/health/ready")
-        load("pg floor fanout post", server.url + "/tasks/fanout", "post_task.lua", pid=server.process.pid)
+        with database_backends_on_load_cpu(url):
+            server.wait_ready("/health/ready")
+            dataset = create_dataset(server.url, tag="bench-pg")
+            auth = [dataset.owner.header_line]
+            pid = server.process.pid
+            load("pg list", server.url + list_path(dataset), headers=auth, pid=pid)
+            load("pg get", f"{server.url}/api/v1/tasks/{dataset.task_id}", headers=auth, pid=pid)
+            load("pg dashboard", f"{server.url}/api/v1/dashboard", headers=auth, pid=pid)
+            load(
+                "pg post",
+                f"{server.url}/api/v1/projects/{dataset.write_project}/tasks",
+                "post_task.lua",
+                headers=auth,
+                pid=pid,
+            )
+            server.stop()
+            floor_files = {**files, "BENCH_FLOOR_PG_URL": url.replace("postgresql+asyncpg", "postgresql")}
+            server = peer_server("durable_floor_pg", "durable_floor_pg", free_port(), logs, floor_files)
+            server.wait_ready("/health/ready")
+            load(
+                "pg floor fanout post", server.url + "/tasks/fanout", "post_task.lua", pid=server.process.pid
+            )
     finally:
         server.stop()
         reset_http_database(pg_url)
@@ -334,25 +348,27 @@ def run_create(workdir: Path, logs: Path, seconds: float, pg_url: str | None = N
             ("post", f"{aio.url}/api/v1/projects/{dataset.write_project}/tasks", aio, dataset),
             ("bare post", bare.url + "/tasks", bare, dataset),
         ]
-        if pg_url is not None and (url := reset_http_database(pg_url)) is not None:
-            environment = aio_environment(workdir / "aio-pg") | {"CTH_DATABASE_URL": url}
+        pg_database = None if pg_url is None else reset_http_database(pg_url)
+        if pg_database is not None:
+            environment = aio_environment(workdir / "aio-pg") | {"CTH_DATABASE_URL": pg_database}
             pg = cloudtaskhub_server("all-in-one-pg", free_port(), logs, environment)
             pg.wait_ready("/health/ready")
             pg_data = create_dataset(pg.url, tag="bench-pg")
             targets.append(
                 ("pg post", f"{pg.url}/api/v1/projects/{pg_data.write_project}/tasks", pg, pg_data)
             )
-        for name, url, server, data in targets:
-            headers = [data.owner.header_line]
-            with contextlib.suppress(NoCompletedRequests):
-                wrk(url, "post_task.lua", seconds=1.0, connections=CONNECTIONS, headers=headers, warmup=0)
-            before = cpu_seconds(server.process.pid)
-            result = wrk(
-                url, "post_task.lua", seconds=seconds, connections=CONNECTIONS, headers=headers, warmup=0
-            )
-            _CPU[id(result)] = cpu_seconds(server.process.pid) - before
-            _check(name, result)
-            results[name] = result
+        with database_backends_on_load_cpu(pg_database):
+            for name, url, server, data in targets:
+                headers = [data.owner.header_line]
+                with contextlib.suppress(NoCompletedRequests):
+                    wrk(url, "post_task.lua", seconds=1.0, connections=CONNECTIONS, headers=headers, warmup=0)
+                before = cpu_seconds(server.process.pid)
+                result = wrk(
+                    url, "post_task.lua", seconds=seconds, connections=CONNECTIONS, headers=headers, warmup=0
+                )
+                _CPU[id(result)] = cpu_seconds(server.process.pid) - before
+                _check(name, result)
+                results[name] = result
     finally:
         for server in (aio, bare, pg):
             if server is not None:
