@@ -963,18 +963,23 @@ def secrets_and_targets() -> str:
     assert set(key_holders) == {"auth"}, f"the signing key is in: {sorted(set(key_holders))}"
     prometheus = containers("prometheus")
     assert prometheus, "no prometheus container"
-    ips = {
-        ip
-        for service in split
-        for container in containers(service)
-        for ip in docker(
-            "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container
-        ).split()
-    }
-
     seen: list[str] = ["no answer from Prometheus yet"]
 
     def targets_up() -> dict[str, int] | None:
+        # The tasks as they run now: one replaced meanwhile (a failed health check on a
+        # loaded host) has a new address, which is the one Prometheus must scrape.
+        running = [container for service in split for container in containers(service)]
+        ips = {
+            ip
+            for container in running
+            for ip in docker(
+                "inspect",
+                "--format",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                container,
+                check=False,  # gone since `docker ps`: no address, and the next round counts again
+            ).split()
+        }
         raw = docker(
             "exec",
             prometheus[0],
@@ -988,7 +993,7 @@ def secrets_and_targets() -> str:
             for t in active
             if t["health"] == "up"
         }
-        tasks = sum(len(containers(s)) for s in split)
+        tasks = len(running)
         if len(up) != tasks or not set(up) <= ips:
             # What a failure reports: every target as Prometheus sees it, against the tasks.
             seen[0] = f"{tasks} app tasks at {sorted(ips)}; targets: " + "; ".join(
@@ -1003,7 +1008,9 @@ def secrets_and_targets() -> str:
         return counts
 
     try:
-        counts = eventually(targets_up, "Prometheus to scrape every app task as up", timeout=90)
+        # A task new since the last DNS refresh (15 s) waits for it and then for a scrape (15 s,
+        # up to 10 s each on a loaded host): a few rounds of both.
+        counts = eventually(targets_up, "Prometheus to scrape every app task as up", timeout=150)
     except AssertionError as error:
         raise AssertionError(f"{error}; last seen: {seen[0]}") from error
     jaeger = containers("jaeger")
