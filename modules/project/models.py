@@ -12,12 +12,13 @@ from datetime import date, datetime
 from uuid import UUID
 
 from advanced_alchemy.mixins import UUIDv7PrimaryKey
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import DDL, ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloudtaskhub.db import declarative_base_for
 
 __all__ = [
+    "LABELS_JSON_TRIGGERS",
     "DirectoryUserModel",
     "MemberModel",
     "PlanLimitsModel",
@@ -85,9 +86,9 @@ class TaskModel(UUIDv7PrimaryKey, ProjectBase):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)
-    #: The labels in the client's order, as a JSON array, written with the task: the hot
-    #: reads take them from this one column instead of aggregating `project_task_labels`
-    #: per row (which holds the same labels one per row, for the `label=` filter).
+    #: The labels in the client's order, as a JSON array: the hot reads take them from this
+    #: one column instead of aggregating `project_task_labels` per row. The database keeps
+    #: it (`LABELS_JSON_TRIGGERS`), never the app: see there.
     labels_json: Mapped[str] = mapped_column(Text, server_default="[]")
 
     __mapper_args__ = {"version_id_col": version}
@@ -105,6 +106,76 @@ class TaskLabelModel(ProjectBase):
     label: Mapped[str] = mapped_column(String(50), primary_key=True)
     #: Keeps the order the client gave.
     position: Mapped[int]
+
+
+#: `project_tasks.labels_json` as the database derives it from `project_task_labels`, in
+#: `position` order, after every change to a task's label rows. The database, not the app,
+#: so that no writer can leave the two disagreeing: an image from before the column (after
+#: a rollback) writes only the rows, and the column still follows them. SQLite orders by a
+#: window: 3.40 has no `json_group_array(... ORDER BY ...)`, and an ordered subquery's
+#: ORDER BY is not a promise about the aggregate's input order.
+LABELS_JSON_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        """CREATE TRIGGER project_task_labels_json_insert AFTER INSERT ON project_task_labels
+BEGIN
+    UPDATE project_tasks SET labels_json = COALESCE((
+        SELECT json_group_array(label) OVER (
+            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        )
+        FROM project_task_labels WHERE task_id = NEW.task_id LIMIT 1
+    ), '[]') WHERE id = NEW.task_id;
+END""",
+        """CREATE TRIGGER project_task_labels_json_update AFTER UPDATE ON project_task_labels
+BEGIN
+    UPDATE project_tasks SET labels_json = COALESCE((
+        SELECT json_group_array(label) OVER (
+            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        )
+        FROM project_task_labels WHERE task_id = OLD.task_id LIMIT 1
+    ), '[]') WHERE id = OLD.task_id;
+    UPDATE project_tasks SET labels_json = COALESCE((
+        SELECT json_group_array(label) OVER (
+            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        )
+        FROM project_task_labels WHERE task_id = NEW.task_id LIMIT 1
+    ), '[]') WHERE id = NEW.task_id;
+END""",
+        """CREATE TRIGGER project_task_labels_json_delete AFTER DELETE ON project_task_labels
+BEGIN
+    UPDATE project_tasks SET labels_json = COALESCE((
+        SELECT json_group_array(label) OVER (
+            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        )
+        FROM project_task_labels WHERE task_id = OLD.task_id LIMIT 1
+    ), '[]') WHERE id = OLD.task_id;
+END""",
+    ),
+    # Once per statement, over its transition table: deleting a task's labels is one update.
+    "postgresql": (
+        """CREATE OR REPLACE FUNCTION project_task_labels_json() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE project_tasks SET labels_json = COALESCE((
+        SELECT json_agg(label ORDER BY position)::text FROM project_task_labels
+        WHERE task_id = project_tasks.id
+    ), '[]')
+    WHERE id IN (SELECT task_id FROM changed);
+    RETURN NULL;
+END $$""",
+        *(
+            f"""CREATE TRIGGER project_task_labels_json_{name} AFTER {event} ON project_task_labels
+REFERENCING {table} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION project_task_labels_json()"""
+            for name, event, table in (
+                ("insert", "INSERT", "NEW"),
+                ("update_old", "UPDATE", "OLD"),
+                ("update_new", "UPDATE", "NEW"),
+                ("delete", "DELETE", "OLD"),
+            )
+        ),
+    ),
+}
+for _dialect, _statements in LABELS_JSON_TRIGGERS.items():
+    for _statement in _statements:
+        event.listen(TaskLabelModel.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 
 class DirectoryUserModel(ProjectBase):

@@ -196,10 +196,6 @@ def _task_columns(dialect: str) -> list[ColumnElement[Any]]:
 _LABELS = msgspec.json.Decoder(list[str])
 
 
-def _labels_json(labels: list[str]) -> str:
-    return msgspec.json.encode(labels).decode()
-
-
 _TASK_VIEWS = list[TaskView]
 _PAGE = msgspec.json.Decoder(_TASK_VIEWS)
 
@@ -315,14 +311,13 @@ class TaskService:
                     "created_at": now,
                     "updated_at": now,
                     "version": task.version,
-                    "labels_json": _labels_json(labels),
                 },
             )
             if labels:
-                await session.execute(
-                    insert(TaskLabelModel.__table__),
-                    [{"task_id": task.id, "label": label, "position": i} for i, label in enumerate(labels)],
-                )
+                # One statement (not executemany): PostgreSQL's trigger then sets the
+                # task's `labels_json` once, not once per label.
+                rows = [{"task_id": task.id, "label": label, "position": n} for n, label in enumerate(labels)]
+                await session.execute(insert(TaskLabelModel.__table__).values(rows))
             await tx.record(
                 TaskCreated(
                     task_id=task.id,
@@ -449,7 +444,6 @@ class TaskService:
                 labels = _unique(changes.labels)
                 await session.execute(delete(TaskLabelModel).where(TaskLabelModel.task_id == task.id))
                 session.add_all(_label_rows(task.id, labels))
-                task.labels_json = _labels_json(labels)
                 changed = True
 
         if changed:

@@ -1,13 +1,14 @@
 """Tasks written before a task's labels had a column of their own keep them, in the
-client's order, once the app migrates (`CTH_DB_BOOTSTRAP=migrate`)."""
+client's order, once the app migrates (`CTH_DB_BOOTSTRAP=migrate`); and what an image from
+before the column writes afterwards (a rollback) reads the same as what this one writes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from cloudtaskhub.clock import new_id
 from cloudtaskhub.db.migrations import upgrade
@@ -38,35 +39,47 @@ async def _tasks_written_before(database_url: str, owner: UUID, labels: list[lis
                 {"project_id": project_id, "user_id": owner, "role": "owner", "added_at": MOMENT},
             )
             for i, task_labels in enumerate(labels):
-                task_id = new_id()
-                tasks = TaskModel.__table__
-                # Only the columns the old schema has: `labels_json` is not written.
-                await connection.execute(
-                    insert(tasks).values(
-                        id=task_id,
-                        project_id=project_id,
-                        title=f"task {i}",
-                        status="todo",
-                        priority="medium",
-                        priority_rank=2,
-                        creator_id=owner,
-                        created_at=MOMENT.replace(minute=i),
-                        updated_at=MOMENT,
-                        version=1,
-                    )
-                )
-                if task_labels:
-                    await connection.execute(
-                        insert(TaskLabelModel.__table__),
-                        # Rows in reverse: the order is the position's, not the rows'.
-                        [
-                            {"task_id": task_id, "label": label, "position": position}
-                            for position, label in reversed(list(enumerate(task_labels)))
-                        ],
-                    )
+                await _write_the_old_way(connection, project_id, owner, f"task {i}", i, task_labels)
         return project_id
     finally:
         await engine.dispose()
+
+
+async def _write_the_old_way(
+    connection: AsyncConnection, project_id: UUID, owner: UUID, title: str, minute: int, labels: list[str]
+) -> UUID:
+    """A task as an image from before `labels_json` writes it: the label rows only."""
+    task_id = new_id()
+    await connection.execute(
+        insert(TaskModel.__table__).values(
+            id=task_id,
+            project_id=project_id,
+            title=title,
+            status="todo",
+            priority="medium",
+            priority_rank=2,
+            creator_id=owner,
+            created_at=MOMENT.replace(minute=minute),
+            updated_at=MOMENT,
+            version=1,
+        )
+    )
+    await _label_the_old_way(connection, task_id, labels)
+    return task_id
+
+
+async def _label_the_old_way(connection: AsyncConnection, task_id: UUID, labels: list[str]) -> None:
+    """Relabel as an image from before `labels_json` does: replace the rows, leave the column."""
+    await connection.execute(delete(TaskLabelModel.__table__).where(TaskLabelModel.task_id == task_id))
+    if labels:
+        await connection.execute(
+            insert(TaskLabelModel.__table__),
+            # Rows in reverse: the order is the position's, not the rows'.
+            [
+                {"task_id": task_id, "label": label, "position": position}
+                for position, label in reversed(list(enumerate(labels)))
+            ],
+        )
 
 
 async def test_tasks_written_before_keep_their_labels_in_order(database_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -92,3 +105,39 @@ async def test_tasks_written_before_keep_their_labels_in_order(database_url, tmp
     assert [task["title"] for task in by_label.json()["items"]] == ["task 0"]
     assert changed.status_code == 200, changed.text
     assert [task["labels"] for task in after.json()["items"]] == [*labels[:2], ["only", "new"]]
+
+
+async def test_what_an_older_image_writes_after_the_migration_reads_the_same(database_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A rollback to an image from before the column, then forward again: its tasks keep
+    the labels it gave them, in its order, with nothing to repair."""
+    async with ModuleHarness(
+        [project], database_url=database_url, data_dir=str(tmp_path), db_bootstrap="migrate"
+    ) as harness:
+        alice = harness.user("alice@example.com")
+        created = await harness.post(f"{API}/projects", json={"name": "Rolled back"}, user=alice)
+        project_id = UUID(created.json()["id"])
+        ours = await harness.post(
+            f"{API}/projects/{project_id}/tasks", json={"title": "ours", "labels": ["b", "a"]}, user=alice
+        )
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as connection:  # the older image, on the same database
+                theirs = await _write_the_old_way(connection, project_id, alice.id, "theirs", 59, ["y", "x"])
+                await _label_the_old_way(connection, UUID(ours.json()["id"]), ["c", "b", "é"])
+            async with engine.begin() as connection:
+                await _label_the_old_way(connection, theirs, [])
+                emptied = await _write_the_old_way(connection, project_id, alice.id, "emptied", 58, ["z"])
+                await _label_the_old_way(connection, emptied, [])
+                relabelled = await _write_the_old_way(connection, project_id, alice.id, "again", 57, ["q"])
+                await _label_the_old_way(connection, relabelled, ["r", "q"])
+        finally:
+            await engine.dispose()
+        page = await harness.get(f"{API}/projects/{project_id}/tasks?sort=created_at", user=alice)
+        one = await harness.get(f"{API}/tasks/{ours.json()['id']}", user=alice)
+        by_label = await harness.get(f"{API}/projects/{project_id}/tasks?label=r", user=alice)
+
+    assert ours.status_code == 201, ours.text
+    labels = {task["title"]: task["labels"] for task in page.json()["items"]}
+    assert labels == {"ours": ["c", "b", "é"], "theirs": [], "emptied": [], "again": ["r", "q"]}
+    assert one.json()["labels"] == ["c", "b", "é"]
+    assert [task["title"] for task in by_label.json()["items"]] == ["again"]
