@@ -3,9 +3,9 @@ serve these databases on the given CPUs, until stdin closes.
 
 In production the database is another machine's work. In the benches it shares two cores
 with the measured process, and the kernel wakes a backend on the core of the process that
-wrote to it: the measured process's. A profile of the PostgreSQL task list showed half of the
-server's samples "in write()" to its connection, preempted there while its backend ran the
-query on the same core. The benches therefore put the backends on the load CPU, as they put
+wrote to it: the measured process's. Profiles of the PostgreSQL task list showed 19-57 % of
+the server's samples "in write()" to its connection, preempted there while its backend ran
+the query on the same core (4.6 % with the backends moved; bench/profiles/pg-list-native-*). The benches therefore put the backends on the load CPU, as they put
 the Kafka broker there.
 
 A backend is found by its process title (`postgres: [cluster: ]user database host(port)
