@@ -5,8 +5,8 @@ In production the database is another machine's work. In the benches it shares t
 with the measured process, and the kernel wakes a backend on the core of the process that
 wrote to it: the measured process's. Profiles of the PostgreSQL task list showed 19-57 % of
 the server's samples "in write()" to its connection, preempted there while its backend ran
-the query on the same core (4.6 % with the backends moved; bench/profiles/pg-list-native-*). The benches therefore put the backends on the load CPU, as they put
-the Kafka broker there.
+the query on the same core (4.6 % with the backends moved; bench/profiles/pg-list-native-*).
+The benches therefore put the backends on the load CPU, as they put the Kafka broker there.
 
 A backend is found by its process title (`postgres: [cluster: ]user database host(port)
 state`), read from /proc every 0.2 s, so a connection a pool opens mid-run is moved within
