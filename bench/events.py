@@ -156,7 +156,14 @@ class Recorder:
 
     async def wait_for(self, seqs: range, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while not all(s in self.latencies for s in seqs):
+        # Resumes where the last look stopped: it runs in the measured process, woken after
+        # every batch, and a scan from the start each time cost 4 % of a 20,000-event drain.
+        waiting = iter(seqs)
+        missing = next(waiting, None)
+        while missing is not None:
+            if missing in self.latencies:
+                missing = next(waiting, None)
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
