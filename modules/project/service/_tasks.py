@@ -239,8 +239,11 @@ def _utc_text(column: Any) -> ColumnElement[Any]:
     return func.to_char(utc, literal_column('\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''))
 
 
-def _label_rows(task_id: UUID, labels: Sequence[str]) -> list[TaskLabelModel]:
-    return [TaskLabelModel(task_id=task_id, label=label, position=i) for i, label in enumerate(labels)]
+def _insert_labels(task_id: UUID, labels: Sequence[str]) -> Any:
+    """A task's label rows in one statement (not executemany): PostgreSQL's statement
+    trigger then sets the task's `labels_json` once, not once per label."""
+    rows = [{"task_id": task_id, "label": label, "position": n} for n, label in enumerate(labels)]
+    return insert(TaskLabelModel.__table__).values(rows)
 
 
 async def _is_member(session: AsyncSession, project_id: UUID, user_id: UUID) -> bool:
@@ -314,10 +317,7 @@ class TaskService:
                 },
             )
             if labels:
-                # One statement (not executemany): PostgreSQL's trigger then sets the
-                # task's `labels_json` once, not once per label.
-                rows = [{"task_id": task.id, "label": label, "position": n} for n, label in enumerate(labels)]
-                await session.execute(insert(TaskLabelModel.__table__).values(rows))
+                await session.execute(_insert_labels(task.id, labels))
             await tx.record(
                 TaskCreated(
                     task_id=task.id,
@@ -443,7 +443,8 @@ class TaskService:
             if changes.labels is not UNSET and _unique(changes.labels) != labels:
                 labels = _unique(changes.labels)
                 await session.execute(delete(TaskLabelModel).where(TaskLabelModel.task_id == task.id))
-                session.add_all(_label_rows(task.id, labels))
+                if labels:
+                    await session.execute(_insert_labels(task.id, labels))
                 changed = True
 
         if changed:
