@@ -108,6 +108,17 @@ class TaskLabelModel(ProjectBase):
     position: Mapped[int]
 
 
+def _sqlite_set_labels(row: str) -> str:
+    """The SQLite trigger body's statement for the task of `row` (`NEW` or `OLD`)."""
+    return f"""
+    UPDATE project_tasks SET labels_json = COALESCE((
+        SELECT json_group_array(label) OVER (
+            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        )
+        FROM project_task_labels WHERE task_id = {row}.task_id LIMIT 1
+    ), '[]') WHERE id = {row}.task_id;"""  # noqa: S608 (`row` is NEW or OLD, no value)
+
+
 #: `project_tasks.labels_json` as the database derives it from `project_task_labels`, in
 #: `position` order, after every change to a task's label rows. The database, not the app,
 #: so that no writer can leave the two disagreeing: an image from before the column (after
@@ -115,40 +126,10 @@ class TaskLabelModel(ProjectBase):
 #: window: 3.40 has no `json_group_array(... ORDER BY ...)`, and an ordered subquery's
 #: ORDER BY is not a promise about the aggregate's input order.
 LABELS_JSON_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "sqlite": (
-        """CREATE TRIGGER project_task_labels_json_insert AFTER INSERT ON project_task_labels
-BEGIN
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = NEW.task_id LIMIT 1
-    ), '[]') WHERE id = NEW.task_id;
-END""",
-        """CREATE TRIGGER project_task_labels_json_update AFTER UPDATE ON project_task_labels
-BEGIN
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = OLD.task_id LIMIT 1
-    ), '[]') WHERE id = OLD.task_id;
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = NEW.task_id LIMIT 1
-    ), '[]') WHERE id = NEW.task_id;
-END""",
-        """CREATE TRIGGER project_task_labels_json_delete AFTER DELETE ON project_task_labels
-BEGIN
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = OLD.task_id LIMIT 1
-    ), '[]') WHERE id = OLD.task_id;
-END""",
+    "sqlite": tuple(
+        f"CREATE TRIGGER project_task_labels_json_{name} AFTER {name.upper()} ON project_task_labels\n"
+        f"BEGIN{''.join(_sqlite_set_labels(row) for row in rows)}\nEND"
+        for name, rows in (("insert", ("NEW",)), ("update", ("OLD", "NEW")), ("delete", ("OLD",)))
     ),
     # Once per statement, over its transition table: deleting a task's labels is one update.
     "postgresql": (

@@ -27,73 +27,64 @@ down_revision: str | Sequence[str] | None = "b7d3e2a91c40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: A task's labels as a JSON array in `position` order, `{task}` naming the task's id: what
+#: the triggers set after a change to its label rows and the backfill sets for every task.
+_LABELS_OF = {
+    "sqlite": """COALESCE((
+        SELECT json_group_array(label) OVER (
+            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+        )
+        FROM project_task_labels WHERE task_id = {task} LIMIT 1
+    ), '[]')""",
+    "postgresql": """COALESCE((
+        SELECT json_agg(label ORDER BY position)::text FROM project_task_labels
+        WHERE task_id = {task}
+    ), '[]')""",
+}
+_SET = "UPDATE project_tasks SET labels_json = "
+
+
+def _sqlite_trigger(name: str, rows: tuple[str, ...]) -> str:
+    body = "".join(
+        f"\n    {_SET}{_LABELS_OF['sqlite'].format(task=f'{row}.task_id')} WHERE id = {row}.task_id;"
+        for row in rows
+    )
+    head = f"CREATE TRIGGER project_task_labels_json_{name} AFTER {name.upper()} ON project_task_labels"
+    return f"{head}\nBEGIN{body}\nEND"
+
+
+def _postgresql_function() -> str:
+    labels = _LABELS_OF["postgresql"].format(task="project_tasks.id")
+    body = f"{_SET}{labels}\n    WHERE id IN (SELECT task_id FROM changed);"  # noqa: S608 (no values)
+    head = "CREATE OR REPLACE FUNCTION project_task_labels_json() RETURNS trigger LANGUAGE plpgsql AS $$"
+    return f"{head}\nBEGIN\n    {body}\n    RETURN NULL;\nEND $$"
+
+
+def _postgresql_trigger(name: str, event: str, table: str) -> str:
+    return (
+        f"CREATE TRIGGER project_task_labels_json_{name} AFTER {event} ON project_task_labels\n"
+        f"REFERENCING {table} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION project_task_labels_json()"
+    )
+
+
 _TRIGGERS = {
     "sqlite": (
-        """CREATE TRIGGER project_task_labels_json_insert AFTER INSERT ON project_task_labels
-BEGIN
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = NEW.task_id LIMIT 1
-    ), '[]') WHERE id = NEW.task_id;
-END""",
-        """CREATE TRIGGER project_task_labels_json_update AFTER UPDATE ON project_task_labels
-BEGIN
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = OLD.task_id LIMIT 1
-    ), '[]') WHERE id = OLD.task_id;
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = NEW.task_id LIMIT 1
-    ), '[]') WHERE id = NEW.task_id;
-END""",
-        """CREATE TRIGGER project_task_labels_json_delete AFTER DELETE ON project_task_labels
-BEGIN
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = OLD.task_id LIMIT 1
-    ), '[]') WHERE id = OLD.task_id;
-END""",
+        _sqlite_trigger("insert", ("NEW",)),
+        _sqlite_trigger("update", ("OLD", "NEW")),
+        _sqlite_trigger("delete", ("OLD",)),
     ),
     "postgresql": (
-        """CREATE OR REPLACE FUNCTION project_task_labels_json() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_agg(label ORDER BY position)::text FROM project_task_labels
-        WHERE task_id = project_tasks.id
-    ), '[]')
-    WHERE id IN (SELECT task_id FROM changed);
-    RETURN NULL;
-END $$""",
-        """CREATE TRIGGER project_task_labels_json_insert AFTER INSERT ON project_task_labels
-REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION project_task_labels_json()""",
-        """CREATE TRIGGER project_task_labels_json_update_old AFTER UPDATE ON project_task_labels
-REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION project_task_labels_json()""",
-        """CREATE TRIGGER project_task_labels_json_update_new AFTER UPDATE ON project_task_labels
-REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION project_task_labels_json()""",
-        """CREATE TRIGGER project_task_labels_json_delete AFTER DELETE ON project_task_labels
-REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION project_task_labels_json()""",
+        _postgresql_function(),
+        _postgresql_trigger("insert", "INSERT", "NEW"),
+        _postgresql_trigger("update_old", "UPDATE", "OLD"),
+        _postgresql_trigger("update_new", "UPDATE", "NEW"),
+        _postgresql_trigger("delete", "DELETE", "OLD"),
     ),
 }
 _BACKFILL = {
-    "sqlite": """UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_group_array(label) OVER (
-            ORDER BY position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-        )
-        FROM project_task_labels WHERE task_id = project_tasks.id LIMIT 1
-    ), '[]') WHERE id IN (SELECT task_id FROM project_task_labels)""",
-    "postgresql": """UPDATE project_tasks SET labels_json = COALESCE((
-        SELECT json_agg(label ORDER BY position)::text FROM project_task_labels
-        WHERE task_id = project_tasks.id
-    ), '[]') WHERE id IN (SELECT task_id FROM project_task_labels)""",
+    dialect: f"{_SET}{labels.format(task='project_tasks.id')}"  # noqa: S608 (no values)
+    " WHERE id IN (SELECT task_id FROM project_task_labels)"
+    for dialect, labels in _LABELS_OF.items()
 }
 _DROP = {
     "sqlite": (
