@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from cloudtaskhub.clock import new_id
-from cloudtaskhub.db.migrations import upgrade
+from cloudtaskhub.db.migrations import upgrade, version_table
 from cloudtaskhub.testing import ModuleHarness
 from modules.project import module as project
 from modules.project.models import MemberModel, ProjectModel, TaskLabelModel, TaskModel
@@ -141,3 +141,33 @@ async def test_what_an_older_image_writes_after_the_migration_reads_the_same(dat
     assert labels == {"ours": ["c", "b", "é"], "theirs": [], "emptied": [], "again": ["r", "q"]}
     assert one.json()["labels"] == ["c", "b", "é"]
     assert [task["title"] for task in by_label.json()["items"]] == ["again"]
+
+
+async def _labels_json_triggers(connection: AsyncConnection) -> list[str]:
+    """The definitions that keep `labels_json`, as the database holds them."""
+    if connection.dialect.name == "postgresql":
+        sql = (
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname LIKE 'project_task_labels_json%'"
+            " UNION ALL SELECT prosrc FROM pg_proc WHERE proname = 'project_task_labels_json'"
+        )
+    else:
+        sql = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'project_task_labels_json%'"
+    return sorted(row[0] for row in await connection.execute(text(sql)))
+
+
+async def test_a_migrated_database_keeps_the_labels_as_a_created_one_does(database_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Production migrates, the tests mostly `create_all`: both must hold the same triggers."""
+    engine = create_async_engine(database_url)
+    try:
+        await upgrade(project, engine)
+        async with engine.begin() as connection:
+            migrated = await _labels_json_triggers(connection)
+            await connection.run_sync(project.metadata.drop_all)
+            await connection.execute(text(f"DROP TABLE {version_table(project)}"))
+            await connection.run_sync(project.metadata.create_all)
+            created = await _labels_json_triggers(connection)
+    finally:
+        await engine.dispose()
+
+    assert len(migrated) == (5 if database_url.startswith("postgresql") else 3), migrated
+    assert migrated == created
