@@ -105,8 +105,9 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "server_cpus": sorted(SERVER_CPUS),
         "load_cpus": sorted(LOAD_CPUS),
-        # bench/pin_backends.py: PostgreSQL's backends beside the load generator and broker.
-        "postgres_backend_cpus": sorted(LOAD_CPUS),
+        # bench/pin_backends.py: PostgreSQL's backends beside the load generator and broker
+        # (moving another user's processes needs root; without it they stay where they are).
+        "postgres_backend_cpus": sorted(LOAD_CPUS) if os.geteuid() == 0 else "unpinned (not root)",
     }
 
 
